@@ -1,0 +1,62 @@
+#!/usr/bin/env bats
+# tests/kvmhost/run itself. --emulate boots the emulated host even where
+# /dev/kvm works, so these always exercise it; each test is one boot.
+load helpers
+
+setup() {
+	export TMPDIR=$BATS_TEST_TMPDIR/tmp
+	mkdir -p "$TMPDIR"
+}
+
+teardown() {
+	if kvmhost_running; then
+		echo "a QEMU of tests/kvmhost/run outlived the test" >&2
+		return 1
+	fi
+	if [ -n "$(ls -A "$TMPDIR")" ]; then
+		echo "tests/kvmhost/run left files in $TMPDIR" >&2
+		return 1
+	fi
+}
+
+@test "kvmhost: /dev/kvm works inside, with this cwd, env and arguments" {
+	mkdir "$BATS_TEST_TMPDIR/here"
+	cd "$BATS_TEST_TMPDIR/here"
+	echo "from the host" >file
+	export KVMHOST_TEST_VAR="a 'quoted' \$value"
+	run timeout 300 "$KVMHOST" --emulate -- sh -c \
+		'test -c /dev/kvm && echo ok; pwd; cat file; echo "$KVMHOST_TEST_VAR"; echo "$1|$2"' \
+		sh "two words" ""
+	[ "$status" -eq 0 ]
+	[ "${lines[0]}" = ok ]
+	[ "${lines[1]}" = "$BATS_TEST_TMPDIR/here" ]
+	[ "${lines[2]}" = "from the host" ]
+	[ "${lines[3]}" = "a 'quoted' \$value" ]
+	[ "${lines[4]}" = "two words|" ]
+}
+
+@test "kvmhost: exit status is the command's, stdout and stderr stay apart" {
+	run timeout 300 bash -c '"$KVMHOST" --emulate -- sh -c "echo out; echo err >&2; exit 3" 2>/dev/null'
+	[ "$status" -eq 3 ]
+	[ "$output" = out ]
+	run timeout 300 "$KVMHOST" --emulate -- false
+	[ "$status" -ne 0 ]
+}
+
+@test "kvmhost: a command that outlives --timeout is killed and reported" {
+	run timeout 300 "$KVMHOST" --emulate --timeout 30 -- sleep 1000
+	[ "$status" -eq 124 ]
+	[[ "$output" == *"did not finish within 30s"* ]]
+}
+
+@test "kvmhost: bad usage is refused without booting" {
+	run "$KVMHOST" --emulate
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"no command given"* ]]
+	run "$KVMHOST" --mem lots -- true
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"'lots' is not a positive whole number"* ]]
+	run "$KVMHOST" --frobnicate -- true
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"unknown option '--frobnicate'"* ]]
+}
