@@ -5,7 +5,58 @@ BUILD=${BUILD:-$TOP/build}
 KVMHOST=$TOP/tests/kvmhost/run
 export TOP BUILD KVMHOST
 
-# No QEMU of tests/kvmhost/run may outlive a test.
+# Whether a QEMU of tests/kvmhost/run started with TMPDIR=$1 still runs
+# (its control share lives in $1/kvmhost.*); other runs on the machine
+# don't count.
 kvmhost_running() {
-	pgrep -f 'mount_tag=kvmhost-ctl' >/dev/null
+	pgrep -f "path=$1/kvmhost\.[^,]*/ctl,mount_tag=kvmhost-ctl" >/dev/null
+}
+
+KILN_VMM=$BUILD/bin/kiln-vmm
+GUEST_INITRD=$BUILD/tests/guest/initramfs.cpio.gz
+GUEST_KERNEL=/boot/vmlinuz-$("$TOP/packaging/find-kernel")
+GUEST_CMDLINE="console=ttyS0 reboot=k panic=1 pci=off i8042.noaux i8042.nomux i8042.dumbkbd quiet"
+export KILN_VMM GUEST_INITRD GUEST_KERNEL GUEST_CMDLINE
+
+# api METHOD PATH [JSON]: one request to the kiln-vmm API at $SOCK; sets
+# $status (curl's), $code (HTTP status) and $body.
+api() {
+	local out
+	out=$(curl -sS --max-time 60 --unix-socket "$SOCK" -X "$1" -w '\n%{http_code}' \
+		${3:+-H 'Content-Type: application/json' --data "$3"} "http://localhost$2")
+	status=$?
+	code=${out##*$'\n'}
+	body=${out%$'\n'*}
+}
+
+# wait_until SECS CMD...: polls CMD every 0.2 s until it succeeds.
+wait_until() {
+	local deadline=$((SECONDS + $1))
+	shift
+	until "$@"; do
+		[ $SECONDS -lt $deadline ] || return 1
+		sleep 0.2
+	done
+}
+
+# vmm_wait PID SECS: waits for kiln-vmm PID to end and sets $status to its
+# exit status; after SECS it is killed and the wait fails, so no test hangs.
+vmm_wait() {
+	if ! timeout "$2" tail --pid="$1" -f /dev/null; then
+		kill -KILL "$1" 2>/dev/null
+		echo "kiln-vmm (pid $1) still ran after $2 s" >&2
+		return 1
+	fi
+	status=0
+	wait "$1" || status=$?
+}
+
+# A --config-file for the test guest: vm_config VCPUS MIB KILN_TEST [DRIVES_JSON]
+vm_config() {
+	cat <<JSON
+{"boot-source": {"kernel_image_path": "$GUEST_KERNEL", "initrd_path": "$GUEST_INITRD",
+                 "boot_args": "$GUEST_CMDLINE kiln_test=$3"},
+ "machine-config": {"vcpu_count": $1, "mem_size_mib": $2},
+ "drives": [${4:-}]}
+JSON
 }

@@ -9,7 +9,7 @@ setup() {
 }
 
 teardown() {
-	if kvmhost_running; then
+	if kvmhost_running "$TMPDIR"; then
 		echo "a QEMU of tests/kvmhost/run outlived the test" >&2
 		return 1
 	fi
