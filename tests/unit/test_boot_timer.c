@@ -1,0 +1,144 @@
+/* The boot timer signalled the way Firecracker's test init does, over MMIO
+ * and over port 0x3f0. */
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/io.h"
+#include "common/log.h"
+#include "common/util.h"
+#include "tests/unit/tap.h"
+#include "vmm/devices/boot_timer.h"
+
+struct fixture {
+	struct machine m;
+	struct boot_timer *bt;
+};
+
+static void fixture_release(struct fixture *f)
+{
+	boot_timer_free(f->bt);
+	f->bt = NULL;
+}
+#define cleanup_fixture __attribute__((cleanup(fixture_release)))
+
+static int fixture_init(struct fixture *f)
+{
+	cleanup_error kiln_error_t err = NULL;
+
+	*f = (struct fixture){0};
+	f->m.vm_fd = -1;
+	f->m.kvm_fd = -1;
+	f->m.pio.name = "pio";
+	f->m.mmio.name = "mmio";
+	f->m.loop.epfd = -1;
+	if (boot_timer_create(&f->m, &f->bt, &err) < 0) {
+		tap_diag("boot_timer_create: %s", err->msg);
+		return -1;
+	}
+	return 0;
+}
+
+static int mmio_write(struct fixture *f, uint64_t off, uint64_t val, uint32_t len)
+{
+	uint8_t data[8];
+
+	for (unsigned int i = 0; i < sizeof(data); i++)
+		data[i] = (uint8_t)(val >> (8 * i)); /* x86 is little-endian */
+	return bus_dispatch(&f->m.mmio, MACHINE_BOOT_TIMER_ADDR + off, true, data, len);
+}
+
+static int test_boot_timer_ignores_others(void)
+{
+	cleanup_fixture struct fixture f;
+	uint8_t b = BOOT_TIMER_MAGIC;
+
+	TAP_CHECK(fixture_init(&f) == 0);
+	boot_timer_start(f.bt);
+	TAP_CHECK(boot_timer_elapsed_us(f.bt) == -1);
+	TAP_CHECK(mmio_write(&f, 0, 124, 1) == 0);		/* wrong value */
+	TAP_CHECK(mmio_write(&f, 0, BOOT_TIMER_MAGIC, 4) == 0); /* wrong size */
+	TAP_CHECK(mmio_write(&f, 0, BOOT_TIMER_MAGIC, 2) == 0);
+	TAP_CHECK(mmio_write(&f, 1, BOOT_TIMER_MAGIC, 1) == 0); /* wrong offset */
+	TAP_CHECK(mmio_write(&f, 0xfff, BOOT_TIMER_MAGIC, 1) == 0);
+	TAP_CHECK(bus_dispatch(&f.m.pio, BOOT_TIMER_PIO_PORT, false, &b, 1) == 0);
+	TAP_CHECK(b == 0); /* reads see zero and do nothing */
+	TAP_CHECK(boot_timer_elapsed_us(f.bt) == -1);
+	return TAP_PASS;
+}
+
+static int test_boot_timer_mmio(void)
+{
+	cleanup_fixture struct fixture f;
+	struct timespec ts = {.tv_nsec = 20 * 1000 * 1000};
+
+	TAP_CHECK(fixture_init(&f) == 0);
+	boot_timer_start(f.bt);
+	nanosleep(&ts, NULL);
+	TAP_CHECK(mmio_write(&f, 0, BOOT_TIMER_MAGIC, 1) == 0);
+	TAP_CHECK(boot_timer_elapsed_us(f.bt) >= 20000);
+	TAP_CHECK(boot_timer_elapsed_us(f.bt) < 20 * 1000 * 1000);
+	return TAP_PASS;
+}
+
+static int test_boot_timer_pio(void)
+{
+	cleanup_fixture struct fixture f;
+	uint8_t b = BOOT_TIMER_MAGIC;
+
+	TAP_CHECK(fixture_init(&f) == 0);
+	boot_timer_start(f.bt);
+	TAP_CHECK(bus_dispatch(&f.m.pio, BOOT_TIMER_PIO_PORT, true, &b, 1) == 0);
+	TAP_CHECK(boot_timer_elapsed_us(f.bt) >= 0);
+	/* Only the one port: COM1's 0x3f8 and 0x3f1 stay free. */
+	TAP_CHECK(bus_dispatch(&f.m.pio, BOOT_TIMER_PIO_PORT + 1, true, &b, 1) == -ENOENT);
+	return TAP_PASS;
+}
+
+/* The line Firecracker's tests parse. */
+static int test_boot_timer_log_line(void)
+{
+	cleanup_fixture struct fixture f;
+	cleanup_error kiln_error_t err = NULL;
+	char path[] = "/tmp/kiln-test-boot-timer.XXXXXX";
+	cleanup_close int fd = mkstemp(path);
+	cleanup_free char *log = NULL;
+	cleanup_free char *want = NULL;
+
+	TAP_CHECK(fd >= 0);
+	TAP_CHECK(fixture_init(&f) == 0);
+	TAP_CHECK(kiln_log_init("test", KILN_LOG_INFO, KILN_LOG_TEXT, path, &err) == 0);
+	boot_timer_start(f.bt);
+	TAP_CHECK(mmio_write(&f, 0, BOOT_TIMER_MAGIC, 1) == 0);
+	kiln_log_close();
+	TAP_CHECK(kiln_read_file(path, 1 << 16, &log, NULL, &err) == 0);
+	unlink(path);
+	want =
+	    xasprintf("Guest-boot-time = %6lld us %lld ms", (long long)boot_timer_elapsed_us(f.bt),
+		      (long long)boot_timer_elapsed_us(f.bt) / 1000);
+	if (strstr(log, want) == NULL) {
+		tap_diag("log: %s", log);
+		return TAP_FAIL;
+	}
+	return TAP_PASS;
+}
+
+static int test_boot_timer_overlap_reported(void)
+{
+	cleanup_fixture struct fixture f;
+	cleanup_error kiln_error_t err = NULL;
+	struct boot_timer *again = NULL;
+
+	TAP_CHECK(fixture_init(&f) == 0);
+	TAP_CHECK(boot_timer_create(&f.m, &again, &err) < 0);
+	TAP_CHECK(again == NULL);
+	TAP_CHECK(err != NULL && strstr(err->msg, "boot timer") != NULL);
+	return TAP_PASS;
+}
+
+TAP_MAIN(TAP_TEST(test_boot_timer_ignores_others), TAP_TEST(test_boot_timer_mmio),
+	 TAP_TEST(test_boot_timer_pio), TAP_TEST(test_boot_timer_log_line),
+	 TAP_TEST(test_boot_timer_overlap_reported))

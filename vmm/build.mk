@@ -1,0 +1,26 @@
+# vmm/: kiln-vmm, the KVM microVM monitor. Everything but main.c goes into
+# libkilnvmm.a so the unit tests reach it.
+VMM_SRCS := $(filter-out vmm/main.c,$(wildcard vmm/*.c vmm/*/*.c))
+VMM_OBJS := $(VMM_SRCS:%.c=$(BUILD)/obj/%.o)
+
+$(BUILD)/lib/libkilnvmm.a: $(VMM_OBJS)
+LIBS := $(BUILD)/lib/libkilnvmm.a $(LIBS)
+FUZZ_SRCS += $(VMM_SRCS)
+
+BINS += $(BUILD)/bin/kiln-vmm
+$(BUILD)/bin/kiln-vmm: $(BUILD)/obj/vmm/main.o $(BUILD)/lib/libkilnvmm.a $(BUILD)/lib/libkilncommon.a
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -o $@ $< -Wl,--start-group $(filter %.a,$^) -Wl,--end-group $(KILN_LDLIBS)
+
+# The guest kiln-vmm's integration tests boot (tests/guest/init).
+TEST_GUEST_INITRD := $(BUILD)/tests/guest/initramfs.cpio.gz
+TEST_HELPERS += $(TEST_GUEST_INITRD)
+$(TEST_GUEST_INITRD): tests/guest/init packaging/mkinitramfs
+	packaging/mkinitramfs -k "$$(packaging/find-kernel)" -i $< -o $@ -m virtio_mmio -m virtio_blk
+
+# The same kernel as an ELF vmlinux, to boot through the PVH entry.
+TEST_GUEST_VMLINUX := $(BUILD)/tests/guest/vmlinux
+TEST_HELPERS += $(TEST_GUEST_VMLINUX)
+$(TEST_GUEST_VMLINUX): tests/helpers/extract-vmlinux
+	@mkdir -p $(@D)
+	tests/helpers/extract-vmlinux "/boot/vmlinuz-$$(packaging/find-kernel)" $@
