@@ -17,7 +17,8 @@ KILN_LDLIBS = $(PKG_LIBS) -lpthread
 BINS        :=   # installed programs, under $(BUILD)/bin
 LIBS        :=   # internal static libraries (linked as one group)
 UNIT_TESTS  :=   # TAP programs, under $(BUILD)/tests/unit
-TEST_HELPERS :=  # programs the integration tests run
+TEST_HELPERS :=  # programs and images the integration tests use
+FUZZ_SRCS   :=   # library sources the fuzz targets link (tests/build.mk)
 FORMAT_SRCS = $(shell git ls-files --cached --others --exclude-standard '*.c' '*.h' 2>/dev/null)
 
 .DEFAULT_GOAL := all
@@ -50,7 +51,7 @@ $(BUILD)/lib/%.a:
 	@rm -f $@
 	$(AR) rcs $@ $^
 
--include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
+-include $(shell find $(BUILD)/obj $(BUILD)/fuzz -name '*.d' 2>/dev/null)
 
 .PHONY: all check check-unit format lint clean install help
 
@@ -59,7 +60,7 @@ all: $(BINS) $(UNIT_TESTS) $(TEST_HELPERS)
 check-unit: $(UNIT_TESTS)
 	@BUILD=$(BUILD) tests/run --unit
 
-check: all
+check: all fuzz
 	@BUILD=$(BUILD) tests/run
 
 format:
@@ -86,6 +87,7 @@ help:
 	@echo "make            build everything (installs missing Debian packages first)"
 	@echo "make check      unit tests, then bats suites (KVM ones in tests/kvmhost/run)"
 	@echo "make check-unit unit tests only"
+	@echo "make fuzz       build the libFuzzer targets (tests/run --fuzz runs them)"
 	@echo "make format     clang-format every C file"
 	@echo "make lint       cppcheck + clang-tidy on changed C files"
 	@echo "make install    install binaries into DESTDIR/PREFIX (default /usr/local)"

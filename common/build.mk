@@ -4,3 +4,4 @@ COMMON_OBJS := $(COMMON_SRCS:%.c=$(BUILD)/obj/%.o)
 
 $(BUILD)/lib/libkilncommon.a: $(COMMON_OBJS)
 LIBS += $(BUILD)/lib/libkilncommon.a
+FUZZ_SRCS += $(COMMON_SRCS)
