@@ -53,7 +53,7 @@ $(BUILD)/lib/%.a:
 
 -include $(shell find $(BUILD)/obj $(BUILD)/fuzz -name '*.d' 2>/dev/null)
 
-.PHONY: all check check-unit format lint clean install help
+.PHONY: all check check-unit demo-vm format lint clean install help
 
 all: $(BINS) $(UNIT_TESTS) $(TEST_HELPERS)
 
@@ -62,6 +62,9 @@ check-unit: $(UNIT_TESTS)
 
 check: all fuzz
 	@BUILD=$(BUILD) tests/run
+
+demo-vm: all
+	@packaging/demo-vm
 
 format:
 	clang-format -i $(FORMAT_SRCS)
@@ -88,6 +91,7 @@ help:
 	@echo "make check      unit tests, then bats suites (KVM ones in tests/kvmhost/run)"
 	@echo "make check-unit unit tests only"
 	@echo "make fuzz       build the libFuzzer targets (tests/run --fuzz runs them)"
+	@echo "make demo-vm    boot a microVM with kiln-vmm and show its console"
 	@echo "make format     clang-format every C file"
 	@echo "make lint       cppcheck + clang-tidy on changed C files"
 	@echo "make install    install binaries into DESTDIR/PREFIX (default /usr/local)"

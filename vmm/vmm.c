@@ -41,6 +41,17 @@ static void event_fd_drain(int fd)
 		;
 }
 
+/* Stops every vCPU at its next exit; joining them is vcpus_stop()'s job. */
+static void vcpus_halt(struct vmm *v)
+{
+	pthread_mutex_lock(&v->ctl.lock);
+	v->ctl.stop = true;
+	pthread_cond_broadcast(&v->ctl.cond);
+	pthread_mutex_unlock(&v->ctl.lock);
+	for (unsigned int i = 0; i < v->m.nr_vcpus; i++)
+		vcpu_kick(&v->vcpus[i]);
+}
+
 void vmm_request_stop(struct vmm *v, int status, const char *msg)
 {
 	pthread_mutex_lock(&v->lock);
@@ -50,6 +61,8 @@ void vmm_request_stop(struct vmm *v, int status, const char *msg)
 		v->exit_msg = msg && *msg ? xstrdup(msg) : NULL;
 	}
 	pthread_mutex_unlock(&v->lock);
+	/* The guest must not run on after it asked to reset. */
+	vcpus_halt(v);
 	event_fd_signal(v->event_fd);
 }
 
@@ -277,12 +290,7 @@ int vmm_resume(struct vmm *v, kiln_error_t *err)
 
 static void vcpus_stop(struct vmm *v)
 {
-	pthread_mutex_lock(&v->ctl.lock);
-	v->ctl.stop = true;
-	pthread_cond_broadcast(&v->ctl.cond);
-	pthread_mutex_unlock(&v->ctl.lock);
-	for (unsigned int i = 0; i < v->m.nr_vcpus; i++)
-		vcpu_kick(&v->vcpus[i]);
+	vcpus_halt(v);
 	for (unsigned int i = 0; i < v->m.nr_vcpus; i++) {
 		if (v->vcpus[i].started)
 			pthread_join(v->vcpus[i].thread, NULL);

@@ -33,6 +33,16 @@ value() {
 	[ "$mem" -gt 150000 ] && [ "$mem" -le 262144 ]
 }
 
+@test "vmm: a 4 GiB guest gets its RAM on both sides of the 32-bit MMIO gap" {
+	vm_config 1 4096 info >"$BATS_TEST_TMPDIR/vm.json"
+	boot vm
+	[ "$status" -eq 0 ]
+	[[ "$output" == *KILN-GUEST-UP* ]]
+	mem=$(value memtotal_kb)
+	# 3 GiB below the gap + 1 GiB above it, less the kernel's own share
+	[ "$mem" -gt 3900000 ] && [ "$mem" -le 4194304 ]
+}
+
 @test "vmm: virtio-blk moves bytes both ways intact; a read-only drive refuses writes" {
 	head -c 4M /dev/urandom >"$BATS_TEST_TMPDIR/data.img"
 	head -c 1M /dev/urandom >"$BATS_TEST_TMPDIR/ro.img"
