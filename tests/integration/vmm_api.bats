@@ -127,7 +127,7 @@ teardown() {
 
 @test "vmm api: SIGTERM stops the VMM and removes its socket" {
 	kill -TERM "$VMM_PID"
-	run wait "$VMM_PID"
+	vmm_wait "$VMM_PID" 30
 	[ "$status" -eq 0 ]
 	[ ! -e "$SOCK" ]
 }

@@ -12,7 +12,7 @@
 
 /* Low-memory layout shared by both entries. */
 #define BOOT_GDT_ADDR	  0x500ULL
-#define BOOT_IDT_ADDR	  0x520ULL
+#define BOOT_IDT_ADDR	  0x528ULL  /* right after the 5-entry GDT */
 #define BOOT_START_INFO	  0x6000ULL /* PVH hvm_start_info + memmap */
 #define BOOT_ZERO_PAGE	  0x7000ULL /* bzImage boot_params */
 #define BOOT_STACK_TOP	  0x8ff0ULL
