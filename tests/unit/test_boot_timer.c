@@ -10,6 +10,7 @@
 #include "common/io.h"
 #include "common/log.h"
 #include "common/util.h"
+#include "tests/unit/machine_fixture.h"
 #include "tests/unit/tap.h"
 #include "vmm/devices/boot_timer.h"
 
@@ -30,11 +31,7 @@ static int fixture_init(struct fixture *f)
 	cleanup_error kiln_error_t err = NULL;
 
 	*f = (struct fixture){0};
-	f->m.vm_fd = -1;
-	f->m.kvm_fd = -1;
-	f->m.pio.name = "pio";
-	f->m.mmio.name = "mmio";
-	f->m.loop.epfd = -1;
+	test_machine_init(&f->m, 0);
 	if (boot_timer_create(&f->m, &f->bt, &err) < 0) {
 		tap_diag("boot_timer_create: %s", err->msg);
 		return -1;

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "common/util.h"
+#include "tests/unit/machine_fixture.h"
 #include "tests/unit/tap.h"
 #include "vmm/devices/i8042.h"
 
@@ -37,11 +38,7 @@ static int fixture_init(struct fixture *f)
 	cleanup_error kiln_error_t err = NULL;
 
 	*f = (struct fixture){0};
-	f->m.vm_fd = -1;
-	f->m.kvm_fd = -1;
-	f->m.pio.name = "pio";
-	f->m.mmio.name = "mmio";
-	f->m.loop.epfd = -1;
+	test_machine_init(&f->m, 0);
 	if (i8042_create(&f->m, on_reset, f, &f->d, &err) < 0) {
 		tap_diag("i8042_create: %s", err->msg);
 		return -1;
@@ -49,35 +46,18 @@ static int fixture_init(struct fixture *f)
 	return 0;
 }
 
-static void outb(struct fixture *f, uint16_t port, uint8_t val)
-{
-	bus_dispatch(&f->m.pio, port, true, &val, 1);
-}
-
-static uint8_t inb(struct fixture *f, uint16_t port)
-{
-	uint8_t val;
-
-	bus_dispatch(&f->m.pio, port, false, &val, 1);
-	return val;
-}
-
 static uint64_t irq_edges(struct fixture *f)
 {
-	uint64_t n = 0;
-
-	if (read(i8042_irq_fd(f->d), &n, sizeof(n)) < 0)
-		return 0;
-	return n;
+	return test_irq_edges(i8042_irq_fd(f->d));
 }
 
 /* i8042_command() in Linux: the reply is there once OBF is set. */
 static int command_reply(struct fixture *f, uint8_t cmd)
 {
-	outb(f, STATUS, cmd);
-	if (!(inb(f, STATUS) & 0x01))
+	test_outb(&f->m, STATUS, cmd);
+	if (!(test_inb(&f->m, STATUS) & 0x01))
 		return -1;
-	return inb(f, DATA);
+	return test_inb(&f->m, DATA);
 }
 
 static int test_i8042_status_idle(void)
@@ -87,8 +67,8 @@ static int test_i8042_status_idle(void)
 	TAP_CHECK(fixture_init(&f) == 0);
 	/* Not 0xff (Linux's "no controller"), keyboard not inhibited, SYS set,
 	 * nothing to read, never busy. */
-	TAP_CHECK(inb(&f, STATUS) == 0x14);
-	TAP_CHECK(inb(&f, DATA) == 0x00);
+	TAP_CHECK(test_inb(&f.m, STATUS) == 0x14);
+	TAP_CHECK(test_inb(&f.m, DATA) == 0x00);
 	TAP_CHECK(irq_edges(&f) == 0);
 	return TAP_PASS;
 }
@@ -99,11 +79,11 @@ static int test_i8042_self_tests(void)
 
 	TAP_CHECK(fixture_init(&f) == 0);
 	TAP_CHECK(command_reply(&f, 0xaa) == 0x55);
-	TAP_CHECK((inb(&f, STATUS) & 0x01) == 0);
+	TAP_CHECK((test_inb(&f.m, STATUS) & 0x01) == 0);
 	TAP_CHECK(command_reply(&f, 0xab) == 0x00);
 	/* Command replies are polled for; no interrupt. */
 	TAP_CHECK(irq_edges(&f) == 0);
-	TAP_CHECK(inb(&f, STATUS) & 0x08); /* last write was a command */
+	TAP_CHECK(test_inb(&f.m, STATUS) & 0x08); /* last write was a command */
 	return TAP_PASS;
 }
 
@@ -115,21 +95,21 @@ static int test_i8042_command_byte(void)
 	/* Linux reads the command byte twice and wants the same value. */
 	TAP_CHECK(command_reply(&f, 0x20) == 0x05);
 	TAP_CHECK(command_reply(&f, 0x20) == 0x05);
-	outb(&f, STATUS, 0x60);
-	outb(&f, DATA, 0x47);
-	TAP_CHECK((inb(&f, STATUS) & 0x08) == 0);
+	test_outb(&f.m, STATUS, 0x60);
+	test_outb(&f.m, DATA, 0x47);
+	TAP_CHECK((test_inb(&f.m, STATUS) & 0x08) == 0);
 	TAP_CHECK(command_reply(&f, 0x20) == 0x47);
-	outb(&f, STATUS, 0xad);
+	test_outb(&f.m, STATUS, 0xad);
 	TAP_CHECK(command_reply(&f, 0x20) == 0x57);
-	outb(&f, STATUS, 0xae);
+	test_outb(&f.m, STATUS, 0xae);
 	TAP_CHECK(command_reply(&f, 0x20) == 0x47);
 	/* Clearing bit 2 clears the status register's system flag. */
-	outb(&f, STATUS, 0x60);
-	outb(&f, DATA, 0x01);
-	TAP_CHECK((inb(&f, STATUS) & 0x04) == 0);
+	test_outb(&f.m, STATUS, 0x60);
+	test_outb(&f.m, DATA, 0x01);
+	TAP_CHECK((test_inb(&f.m, STATUS) & 0x04) == 0);
 	/* The output port round-trips without resetting anything. */
-	outb(&f, STATUS, 0xd1);
-	outb(&f, DATA, 0xdf);
+	test_outb(&f.m, STATUS, 0xd1);
+	test_outb(&f.m, DATA, 0xdf);
 	TAP_CHECK(command_reply(&f, 0xd0) == 0xdf);
 	TAP_CHECK(f.resets == 0);
 	return TAP_PASS;
@@ -140,14 +120,14 @@ static int test_i8042_keyboard_ack(void)
 	cleanup_fixture struct fixture f;
 
 	TAP_CHECK(fixture_init(&f) == 0);
-	outb(&f, DATA, 0xf4); /* enable scanning */
+	test_outb(&f.m, DATA, 0xf4); /* enable scanning */
 	TAP_CHECK(irq_edges(&f) == 1);
-	TAP_CHECK(inb(&f, DATA) == 0xfa);
-	outb(&f, DATA, 0xff); /* reset: ACK, then BAT passed */
+	TAP_CHECK(test_inb(&f.m, DATA) == 0xfa);
+	test_outb(&f.m, DATA, 0xff); /* reset: ACK, then BAT passed */
 	TAP_CHECK(irq_edges(&f) == 1);
-	TAP_CHECK(inb(&f, DATA) == 0xfa);
+	TAP_CHECK(test_inb(&f.m, DATA) == 0xfa);
 	TAP_CHECK(irq_edges(&f) == 1);
-	TAP_CHECK(inb(&f, DATA) == 0xaa);
+	TAP_CHECK(test_inb(&f.m, DATA) == 0xaa);
 	TAP_CHECK(irq_edges(&f) == 0);
 	return TAP_PASS;
 }
@@ -157,11 +137,11 @@ static int test_i8042_reset(void)
 	cleanup_fixture struct fixture f;
 
 	TAP_CHECK(fixture_init(&f) == 0);
-	outb(&f, STATUS, 0xff); /* pulses nothing */
+	test_outb(&f.m, STATUS, 0xff); /* pulses nothing */
 	TAP_CHECK(f.resets == 0);
-	outb(&f, DATA, 0xfe); /* to the keyboard: not a reset */
+	test_outb(&f.m, DATA, 0xfe); /* to the keyboard: not a reset */
 	TAP_CHECK(f.resets == 0);
-	outb(&f, STATUS, 0xfe);
+	test_outb(&f.m, STATUS, 0xfe);
 	TAP_CHECK(f.resets == 1);
 	return TAP_PASS;
 }
@@ -182,11 +162,11 @@ static int test_i8042_ctrl_alt_del(void)
 	/* Linux's i8042_interrupt reads one byte per IRQ: every byte that is
 	 * still waiting after a read gets an edge. */
 	for (size_t i = 0; i < sizeof(want); i++) {
-		TAP_CHECK(inb(&f, STATUS) & 0x01);
-		TAP_CHECK(inb(&f, DATA) == want[i]);
+		TAP_CHECK(test_inb(&f.m, STATUS) & 0x01);
+		TAP_CHECK(test_inb(&f.m, DATA) == want[i]);
 		TAP_CHECK(irq_edges(&f) == (i + 1 < sizeof(want) ? 1 : 0));
 	}
-	TAP_CHECK((inb(&f, STATUS) & 0x01) == 0);
+	TAP_CHECK((test_inb(&f.m, STATUS) & 0x01) == 0);
 	TAP_CHECK(i8042_send_ctrl_alt_del(f.d, &err) == 0);
 	return TAP_PASS;
 }
@@ -197,12 +177,12 @@ static int test_i8042_ctrl_alt_del_irq_disabled(void)
 	cleanup_error kiln_error_t err = NULL;
 
 	TAP_CHECK(fixture_init(&f) == 0);
-	outb(&f, STATUS, 0x60);
-	outb(&f, DATA, 0x04);
+	test_outb(&f.m, STATUS, 0x60);
+	test_outb(&f.m, DATA, 0x04);
 	TAP_CHECK(i8042_send_ctrl_alt_del(f.d, &err) == 0);
 	TAP_CHECK(irq_edges(&f) == 0);
-	TAP_CHECK(inb(&f, STATUS) & 0x01);
-	TAP_CHECK(inb(&f, DATA) == 0x14);
+	TAP_CHECK(test_inb(&f.m, STATUS) & 0x01);
+	TAP_CHECK(test_inb(&f.m, DATA) == 0x14);
 	return TAP_PASS;
 }
 
@@ -214,10 +194,10 @@ static int test_i8042_other_ports_and_widths(void)
 	TAP_CHECK(fixture_init(&f) == 0);
 	TAP_CHECK(bus_dispatch(&f.m.pio, STATUS, true, two, 1) == 0 && f.resets == 1);
 	TAP_CHECK(bus_dispatch(&f.m.pio, DATA + 1, true, two, 1) == 0);
-	TAP_CHECK(inb(&f, DATA + 1) == 0);
+	TAP_CHECK(test_inb(&f.m, DATA + 1) == 0);
 	TAP_CHECK(bus_dispatch(&f.m.pio, DATA + 2, true, two, 2) == 0);
 	TAP_CHECK(f.resets == 1);
-	TAP_CHECK(inb(&f, STATUS) == 0x1c);
+	TAP_CHECK(test_inb(&f.m, STATUS) == 0x1c);
 	return TAP_PASS;
 }
 

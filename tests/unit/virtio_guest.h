@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "vmm/machine.h"
+#include "tests/unit/machine_fixture.h"
 #include "vmm/mem.h"
 
 #define VG_RAM_SIZE   (1ULL << 20)
@@ -28,18 +29,12 @@
 /* A machine as unit tests have it: no KVM, no event loop, 1 MiB of RAM. */
 static inline int vg_machine_init(struct machine *m)
 {
-	memset(m, 0, sizeof(*m));
-	m->kvm_fd = -1;
-	m->vm_fd = -1;
-	m->loop.epfd = -1;
-	m->pio.name = "pio";
-	m->mmio.name = "mmio";
-	return gmem_init(&m->mem, VG_RAM_SIZE, NULL);
+	return test_machine_init(m, VG_RAM_SIZE);
 }
 
 static inline void vg_machine_release(struct machine *m)
 {
-	gmem_release(&m->mem);
+	test_machine_release(m);
 }
 
 /* The driver's side of one split virtqueue. */
