@@ -15,8 +15,14 @@ $(BUILD)/bin/kiln-vmm: $(BUILD)/obj/vmm/main.o $(BUILD)/lib/libkilnvmm.a $(BUILD
 # The guest kiln-vmm's integration tests boot (tests/guest/init).
 TEST_GUEST_INITRD := $(BUILD)/tests/guest/initramfs.cpio.gz
 TEST_HELPERS += $(TEST_GUEST_INITRD)
-$(TEST_GUEST_INITRD): tests/guest/init packaging/mkinitramfs
-	packaging/mkinitramfs -k "$$(packaging/find-kernel)" -i $< -o $@ -m virtio_mmio -m virtio_blk
+$(TEST_GUEST_INITRD): tests/guest/init packaging/mkinitramfs $(BUILD)/tests/guest/vsock_test
+	packaging/mkinitramfs -k "$$(packaging/find-kernel)" -i $< -o $@ -m virtio_mmio -m virtio_blk \
+		-m vmw_vsock_virtio_transport -f $(BUILD)/tests/guest/vsock_test:bin/vsock_test
+
+# The guest half of the vsock tests: static, the initramfs has no libc.
+$(BUILD)/tests/guest/vsock_test: tests/guest/vsock_test.c
+	@mkdir -p $(@D)
+	$(CC) -static -O2 -std=gnu11 -Wall -Wextra -Werror -o $@ $<
 
 # The same kernel as an ELF vmlinux, to boot through the PVH entry.
 TEST_GUEST_VMLINUX := $(BUILD)/tests/guest/vmlinux

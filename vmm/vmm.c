@@ -14,6 +14,7 @@
 #include "vmm/devices/i8042.h"
 #include "vmm/devices/serial.h"
 #include "vmm/virtio/blk.h"
+#include "vmm/virtio/vsock.h"
 #include "vmm/vm.h"
 #include "vmm/vmm.h"
 
@@ -158,6 +159,8 @@ static int vmm_add_devices(struct vmm *v, const struct vmm_config *cfg, kiln_err
 			v->nr_blk++;
 		}
 	}
+	if (r == 0 && cfg->vsock.present)
+		r = virtio_vsock_create(&v->m, &cfg->vsock, &v->vsock, err);
 	return r;
 }
 
@@ -330,6 +333,8 @@ void vmm_release(struct vmm *v)
 		virtio_blk_free(v->blk[i]);
 		free(v->blk_ids[i]);
 	}
+	virtio_vsock_free(v->vsock);
+	v->vsock = NULL;
 	serial_free(v->serial);
 	i8042_free(v->i8042);
 	boot_timer_free(v->boot_timer);

@@ -17,6 +17,7 @@ struct serial;
 struct i8042;
 struct boot_timer;
 struct virtio_blk;
+struct virtio_vsock;
 
 /* A function the API thread runs on the main thread (vmm_call). */
 typedef int (*vmm_call_fn)(struct vmm *v, void *arg, kiln_error_t *err);
@@ -34,6 +35,7 @@ struct vmm {
 	struct virtio_blk *blk[VMM_MAX_DRIVES];
 	char *blk_ids[VMM_MAX_DRIVES];
 	unsigned int nr_blk;
+	struct virtio_vsock *vsock;
 
 	int console_in;	 /* guest console input, -1 for none */
 	int console_out; /* guest console output */
