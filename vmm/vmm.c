@@ -4,6 +4,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/log.h"
@@ -170,9 +171,11 @@ int vmm_boot(struct vmm *v, const struct vmm_config *cfg, kiln_error_t *err)
 	struct acpi_layout layout;
 	struct boot_entry entry;
 	struct linux_boot lb;
+	struct timespec instance_start;
 	uint64_t rsdp = 0;
 	int r;
 
+	clock_gettime(CLOCK_MONOTONIC, &instance_start);
 	if (cfg->boot.kernel_image_path == NULL)
 		return kiln_error_make(err, 0, "no kernel: set boot-source.kernel_image_path");
 	v->m.nr_vcpus = cfg->machine.vcpu_count;
@@ -182,6 +185,10 @@ int vmm_boot(struct vmm *v, const struct vmm_config *cfg, kiln_error_t *err)
 	r = vmm_add_devices(v, cfg, err);
 	if (r < 0)
 		return r;
+	/* Guest-boot-time counts from InstanceStart, as Firecracker's does:
+	 * building the VM is part of booting it. The timer exists only now,
+	 * so the moment is taken from the start of this function. */
+	boot_timer_start_at(v->boot_timer, &instance_start);
 
 	layout = (struct acpi_layout){
 	    .nr_vcpus = v->m.nr_vcpus,
@@ -211,7 +218,6 @@ int vmm_boot(struct vmm *v, const struct vmm_config *cfg, kiln_error_t *err)
 	if (r < 0)
 		return r;
 
-	boot_timer_start(v->boot_timer);
 	for (unsigned int i = 0; i < v->m.nr_vcpus; i++) {
 		r = vcpu_start(&v->vcpus[i], err);
 		if (r < 0)

@@ -64,6 +64,11 @@ void boot_timer_start(struct boot_timer *bt)
 	atomic_store(&bt->start_ns, boot_timer_now_ns());
 }
 
+void boot_timer_start_at(struct boot_timer *bt, const struct timespec *t)
+{
+	atomic_store(&bt->start_ns, (int64_t)t->tv_sec * 1000000000 + t->tv_nsec);
+}
+
 int64_t boot_timer_elapsed_us(const struct boot_timer *bt)
 {
 	return atomic_load(&bt->elapsed_us);

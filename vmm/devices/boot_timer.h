@@ -7,6 +7,7 @@
 #define KILN_VMM_DEVICES_BOOT_TIMER_H
 
 #include <stdint.h>
+#include <time.h>
 
 #include "common/error.h"
 #include "vmm/machine.h"
@@ -22,8 +23,10 @@ struct boot_timer;
  * restarts it. */
 int boot_timer_create(struct machine *m, struct boot_timer **out, kiln_error_t *err);
 
-/* Records InstanceStart (CLOCK_MONOTONIC) as the time boot is measured from. */
+/* Records now, or t (CLOCK_MONOTONIC), as InstanceStart: the time boot is
+ * measured from. */
 void boot_timer_start(struct boot_timer *bt);
+void boot_timer_start_at(struct boot_timer *bt, const struct timespec *t);
 
 /* Microseconds from the start to the guest's last signal; -1 until the
  * guest has signalled. */
