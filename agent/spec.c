@@ -1,0 +1,532 @@
+/* OCI runtime-spec config → struct agent_spec (config-spec.md,
+ * config-linux.md). Only what the agent acts on is read; a field it cannot
+ * honour is an error rather than silently ignored. */
+#include <errno.h>
+#include <sched.h>
+#include <string.h>
+#include <sys/capability.h>
+#include <sys/mount.h>
+
+#include "agent/spec.h"
+#include "common/util.h"
+
+/* Node path for messages made here ("params.spec.process.rlimits[0]"). */
+static int spec_error(kiln_error_t *err, const kiln_json_t *node, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int spec_error(kiln_error_t *err, const kiln_json_t *node, const char *fmt, ...)
+{
+	cleanup_free char *path = kiln_json_path(node);
+	cleanup_free char *msg = NULL;
+	va_list ap;
+
+	va_start(ap, fmt);
+	msg = xvasprintf(fmt, ap);
+	va_end(ap);
+	return kiln_error_make(err, 0, "%s: %s", path != NULL && path[0] ? path : "spec", msg);
+}
+
+static void strv_free(char **v)
+{
+	if (v == NULL)
+		return;
+	for (char **p = v; *p; p++)
+		free(*p);
+	free(v);
+}
+
+/* An optional array of strings at path → NULL-terminated vector (empty when
+ * absent). */
+static int get_strv(const kiln_json_t *node, const char *path, char ***out, size_t *n,
+		    kiln_error_t *err)
+{
+	const kiln_json_t *arr = NULL;
+	size_t len;
+	char **v;
+
+	*out = NULL;
+	if (n != NULL)
+		*n = 0;
+	if (kiln_json_get_array(node, path, &arr, err) < 0)
+		return -1;
+	len = kiln_json_array_len(arr);
+	v = xcalloc(len + 1, sizeof(char *));
+	for (size_t i = 0; i < len; i++) {
+		const char *s = NULL;
+		char idx[32];
+
+		snprintf(idx, sizeof(idx), "[%zu]", i);
+		if (kiln_json_get_string(arr, idx, &s, err) < 0) {
+			strv_free(v);
+			return -1;
+		}
+		v[i] = xstrdup(s);
+	}
+	*out = v;
+	if (n != NULL)
+		*n = len;
+	return 0;
+}
+
+static const struct {
+	const char *name;
+	int resource;
+} rlimit_names[] = {
+    {"RLIMIT_AS", RLIMIT_AS},
+    {"RLIMIT_CORE", RLIMIT_CORE},
+    {"RLIMIT_CPU", RLIMIT_CPU},
+    {"RLIMIT_DATA", RLIMIT_DATA},
+    {"RLIMIT_FSIZE", RLIMIT_FSIZE},
+    {"RLIMIT_LOCKS", RLIMIT_LOCKS},
+    {"RLIMIT_MEMLOCK", RLIMIT_MEMLOCK},
+    {"RLIMIT_MSGQUEUE", RLIMIT_MSGQUEUE},
+    {"RLIMIT_NICE", RLIMIT_NICE},
+    {"RLIMIT_NOFILE", RLIMIT_NOFILE},
+    {"RLIMIT_NPROC", RLIMIT_NPROC},
+    {"RLIMIT_RSS", RLIMIT_RSS},
+    {"RLIMIT_RTPRIO", RLIMIT_RTPRIO},
+    {"RLIMIT_RTTIME", RLIMIT_RTTIME},
+    {"RLIMIT_SIGPENDING", RLIMIT_SIGPENDING},
+    {"RLIMIT_STACK", RLIMIT_STACK},
+};
+
+static int parse_rlimits(const kiln_json_t *proc, struct agent_process *p, kiln_error_t *err)
+{
+	const kiln_json_t *arr = NULL;
+
+	if (kiln_json_get_array(proc, "rlimits", &arr, err) < 0)
+		return -1;
+	p->nrlimits = kiln_json_array_len(arr);
+	p->rlimits = xcalloc(p->nrlimits + 1, sizeof(*p->rlimits));
+	for (size_t i = 0; i < p->nrlimits; i++) {
+		const kiln_json_t *r = kiln_json_array_get(arr, i);
+		const char *type = NULL;
+		uint64_t hard = 0, soft = 0;
+		size_t k;
+
+		if (!kiln_json_is_object(r))
+			return spec_error(err, r, "expected object");
+		if (kiln_json_get_string(r, "type", &type, err) != 0 ||
+		    kiln_json_get_uint64(r, "hard", &hard, err) != 0 ||
+		    kiln_json_get_uint64(r, "soft", &soft, err) != 0) {
+			if (err != NULL && *err != NULL)
+				return -1;
+			return spec_error(err, r, "type, hard and soft are required");
+		}
+		for (k = 0; k < ARRAY_SIZE(rlimit_names); k++)
+			if (streq(rlimit_names[k].name, type))
+				break;
+		if (k == ARRAY_SIZE(rlimit_names))
+			return spec_error(err, kiln_json_get(r, "type"), "unknown rlimit \"%s\"",
+					  type);
+		p->rlimits[i].resource = rlimit_names[k].resource;
+		p->rlimits[i].limit.rlim_cur = soft;
+		p->rlimits[i].limit.rlim_max = hard;
+	}
+	return 0;
+}
+
+static int parse_capset(const kiln_json_t *caps, const char *name, uint64_t *mask,
+			kiln_error_t *err)
+{
+	const kiln_json_t *arr = NULL;
+
+	*mask = 0;
+	if (kiln_json_get_array(caps, name, &arr, err) < 0)
+		return -1;
+	for (size_t i = 0; i < kiln_json_array_len(arr); i++) {
+		const kiln_json_t *c = kiln_json_array_get(arr, i);
+		const char *s = NULL;
+		cap_value_t v;
+
+		if (kiln_json_get_string(c, "", &s, err) < 0)
+			return -1;
+		if (cap_from_name(s, &v) < 0 || v < 0 || v > 63)
+			return spec_error(err, c, "unknown capability \"%s\"", s);
+		*mask |= 1ull << v;
+	}
+	return 0;
+}
+
+static int parse_caps(const kiln_json_t *proc, struct agent_process *p, kiln_error_t *err)
+{
+	const kiln_json_t *caps = NULL;
+	int r = kiln_json_get_object(proc, "capabilities", &caps, err);
+
+	if (r != 0)
+		return r < 0 ? -1 : 0;
+	p->has_caps = true;
+	if (parse_capset(caps, "bounding", &p->cap_bounding, err) < 0 ||
+	    parse_capset(caps, "effective", &p->cap_effective, err) < 0 ||
+	    parse_capset(caps, "inheritable", &p->cap_inheritable, err) < 0 ||
+	    parse_capset(caps, "permitted", &p->cap_permitted, err) < 0 ||
+	    parse_capset(caps, "ambient", &p->cap_ambient, err) < 0)
+		return -1;
+	return 0;
+}
+
+int agent_process_parse(const kiln_json_t *proc, struct agent_process *p, kiln_error_t *err)
+{
+	const kiln_json_t *gids = NULL;
+	const char *cwd = "/";
+	int64_t oom;
+	uint32_t v;
+	int r;
+
+	memset(p, 0, sizeof(*p));
+	if (!kiln_json_is_object(proc))
+		return spec_error(err, proc, "expected object");
+	if (get_strv(proc, "args", &p->args, NULL, err) < 0)
+		return -1;
+	if (p->args[0] == NULL || p->args[0][0] == '\0')
+		return spec_error(err, proc, "args: must name a program");
+	if (get_strv(proc, "env", &p->env, NULL, err) < 0)
+		return -1;
+	if (kiln_json_get_string(proc, "cwd", &cwd, err) < 0)
+		return -1;
+	if (cwd[0] != '/')
+		return spec_error(err, kiln_json_get(proc, "cwd"), "must be an absolute path");
+	p->cwd = xstrdup(cwd);
+	if (kiln_json_get_bool(proc, "terminal", &p->terminal, err) < 0)
+		return -1;
+	v = 0;
+	if (kiln_json_get_uint32(proc, "user.uid", &v, err) < 0)
+		return -1;
+	p->uid = v;
+	v = 0;
+	if (kiln_json_get_uint32(proc, "user.gid", &v, err) < 0)
+		return -1;
+	p->gid = v;
+	if (kiln_json_get_string(proc, "user.username", &(const char *){NULL}, NULL) == 0)
+		return spec_error(err, kiln_json_get(kiln_json_get(proc, "user"), "username"),
+				  "user names are not supported; give uid and gid");
+	if (kiln_json_get_array(proc, "user.additionalGids", &gids, err) < 0)
+		return -1;
+	p->ngids = kiln_json_array_len(gids);
+	p->gids = xcalloc(p->ngids + 1, sizeof(gid_t));
+	for (size_t i = 0; i < p->ngids; i++) {
+		char idx[32];
+
+		snprintf(idx, sizeof(idx), "[%zu]", i);
+		if (kiln_json_get_uint32(gids, idx, &v, err) < 0)
+			return -1;
+		p->gids[i] = v;
+	}
+	r = kiln_json_get_uint32(proc, "user.umask", &v, err);
+	if (r < 0)
+		return -1;
+	if (r == 0) {
+		if (v > 07777)
+			return spec_error(err, kiln_json_get(kiln_json_get(proc, "user"), "umask"),
+					  "%u is not a mode", v);
+		p->has_umask = true;
+		p->umask = v;
+	}
+	r = kiln_json_get_int64(proc, "oomScoreAdj", &oom, err);
+	if (r < 0)
+		return -1;
+	if (r == 0) {
+		if (oom < -1000 || oom > 1000)
+			return spec_error(err, kiln_json_get(proc, "oomScoreAdj"),
+					  "%lld is out of range (-1000 to 1000)", (long long)oom);
+		p->has_oom_score = true;
+		p->oom_score = (int)oom;
+	}
+	if (kiln_json_get_bool(proc, "noNewPrivileges", &p->no_new_privs, err) < 0)
+		return -1;
+	if (parse_rlimits(proc, p, err) < 0 || parse_caps(proc, p, err) < 0)
+		return -1;
+	return 0;
+}
+
+void agent_process_release(struct agent_process *p)
+{
+	strv_free(p->args);
+	strv_free(p->env);
+	free(p->cwd);
+	free(p->gids);
+	free(p->rlimits);
+	memset(p, 0, sizeof(*p));
+}
+
+/* mount(8) option names (runc's and crun's table). */
+static const struct {
+	const char *name;
+	bool clear;
+	unsigned long flag;
+} mount_flags[] = {
+    {"defaults", false, 0},
+    {"ro", false, MS_RDONLY},
+    {"rw", true, MS_RDONLY},
+    {"suid", true, MS_NOSUID},
+    {"nosuid", false, MS_NOSUID},
+    {"dev", true, MS_NODEV},
+    {"nodev", false, MS_NODEV},
+    {"exec", true, MS_NOEXEC},
+    {"noexec", false, MS_NOEXEC},
+    {"sync", false, MS_SYNCHRONOUS},
+    {"async", true, MS_SYNCHRONOUS},
+    {"dirsync", false, MS_DIRSYNC},
+    {"remount", false, MS_REMOUNT},
+    {"mand", false, MS_MANDLOCK},
+    {"nomand", true, MS_MANDLOCK},
+    {"atime", true, MS_NOATIME},
+    {"noatime", false, MS_NOATIME},
+    {"diratime", true, MS_NODIRATIME},
+    {"nodiratime", false, MS_NODIRATIME},
+    {"relatime", false, MS_RELATIME},
+    {"norelatime", true, MS_RELATIME},
+    {"strictatime", false, MS_STRICTATIME},
+    {"nostrictatime", true, MS_STRICTATIME},
+    {"silent", false, MS_SILENT},
+    {"loud", true, MS_SILENT},
+};
+
+static const struct {
+	const char *name;
+	unsigned long flag;
+} propagation_flags[] = {
+    {"private", MS_PRIVATE},	   {"rprivate", MS_PRIVATE | MS_REC},
+    {"shared", MS_SHARED},	   {"rshared", MS_SHARED | MS_REC},
+    {"slave", MS_SLAVE},	   {"rslave", MS_SLAVE | MS_REC},
+    {"unbindable", MS_UNBINDABLE}, {"runbindable", MS_UNBINDABLE | MS_REC},
+};
+
+void agent_mount_options(struct agent_mount *m, const char *const *opts, size_t n)
+{
+	char *data = NULL;
+
+	for (size_t i = 0; i < n; i++) {
+		const char *o = opts[i];
+		size_t k;
+
+		if (streq(o, "bind") || streq(o, "rbind")) {
+			m->bind = true;
+			m->flags |= MS_BIND | (streq(o, "rbind") ? MS_REC : 0);
+			continue;
+		}
+		for (k = 0; k < ARRAY_SIZE(mount_flags); k++)
+			if (streq(o, mount_flags[k].name))
+				break;
+		if (k < ARRAY_SIZE(mount_flags)) {
+			if (mount_flags[k].clear)
+				m->flags &= ~mount_flags[k].flag;
+			else
+				m->flags |= mount_flags[k].flag;
+			continue;
+		}
+		for (k = 0; k < ARRAY_SIZE(propagation_flags); k++)
+			if (streq(o, propagation_flags[k].name))
+				break;
+		if (k < ARRAY_SIZE(propagation_flags)) {
+			m->propagation = propagation_flags[k].flag;
+			continue;
+		}
+		/* Options for the runtime, not the kernel (podman's). */
+		if (strncmp(o, "x-", 2) == 0 || streq(o, "tmpcopyup") || streq(o, "notmpcopyup"))
+			continue;
+		if (data == NULL) {
+			data = xstrdup(o);
+		} else {
+			char *d = xasprintf("%s,%s", data, o);
+
+			free(data);
+			data = d;
+		}
+	}
+	free(m->data);
+	m->data = data;
+}
+
+static void mount_release(struct agent_mount *m)
+{
+	free(m->destination);
+	free(m->type);
+	free(m->source);
+	free(m->data);
+}
+
+static int parse_mounts(const kiln_json_t *config, struct agent_spec *s, kiln_error_t *err)
+{
+	const kiln_json_t *arr = NULL;
+
+	if (kiln_json_get_array(config, "mounts", &arr, err) < 0)
+		return -1;
+	s->mounts = xcalloc(kiln_json_array_len(arr) + 1, sizeof(*s->mounts));
+	for (size_t i = 0; i < kiln_json_array_len(arr); i++) {
+		const kiln_json_t *mj = kiln_json_array_get(arr, i);
+		struct agent_mount *m = &s->mounts[s->nmounts];
+		const char *dest = NULL, *type = NULL, *source = NULL;
+		char **opts = NULL;
+		size_t nopts;
+
+		if (!kiln_json_is_object(mj))
+			return spec_error(err, mj, "expected object");
+		if (kiln_json_get_string(mj, "destination", &dest, err) != 0) {
+			if (err != NULL && *err != NULL)
+				return -1;
+			return spec_error(err, mj, "destination: missing");
+		}
+		if (dest[0] != '/')
+			return spec_error(err, kiln_json_get(mj, "destination"),
+					  "must be an absolute path");
+		if (kiln_json_get_string(mj, "type", &type, err) < 0 ||
+		    kiln_json_get_string(mj, "source", &source, err) < 0 ||
+		    get_strv(mj, "options", &opts, &nopts, err) < 0)
+			return -1;
+		s->nmounts++;
+		m->destination = xstrdup(dest);
+		m->source = xstrdup(source);
+		agent_mount_options(m, (const char *const *)opts, nopts);
+		strv_free(opts);
+		if ((type == NULL || streq(type, "none")) && m->bind)
+			type = "bind";
+		if (type == NULL || streq(type, "none"))
+			return spec_error(err, mj, "type: missing (and not a bind mount)");
+		if (streq(type, "bind")) {
+			m->bind = true;
+			m->flags |= MS_BIND;
+		}
+		m->type = xstrdup(type);
+		if (m->source == NULL) {
+			if (m->bind)
+				return spec_error(err, mj, "source: missing for a bind mount");
+			m->source = xstrdup(type);
+		}
+		if (m->bind && m->source[0] != '/')
+			return spec_error(err, kiln_json_get(mj, "source"),
+					  "bind mount source must be an absolute guest path");
+	}
+	return 0;
+}
+
+static const struct {
+	const char *type;
+	int flag; /* 0: accepted, nothing to create */
+} ns_types[] = {
+    {"pid", CLONE_NEWPID},
+    {"mount", CLONE_NEWNS},
+    {"uts", CLONE_NEWUTS},
+    {"ipc", CLONE_NEWIPC},
+    {"cgroup", CLONE_NEWCGROUP},
+    /* The VM is the network boundary: a container uses the guest's
+     * network, which is the pod's. */
+    {"network", 0},
+};
+
+static int parse_namespaces(const kiln_json_t *config, struct agent_spec *s, kiln_error_t *err)
+{
+	const kiln_json_t *arr = NULL;
+
+	if (kiln_json_get_array(config, "linux.namespaces", &arr, err) < 0)
+		return -1;
+	for (size_t i = 0; i < kiln_json_array_len(arr); i++) {
+		const kiln_json_t *ns = kiln_json_array_get(arr, i);
+		const char *type = NULL, *path = NULL;
+		size_t k;
+
+		if (!kiln_json_is_object(ns))
+			return spec_error(err, ns, "expected object");
+		if (kiln_json_get_string(ns, "type", &type, err) != 0) {
+			if (err != NULL && *err != NULL)
+				return -1;
+			return spec_error(err, ns, "type: missing");
+		}
+		if (kiln_json_get_string(ns, "path", &path, err) < 0)
+			return -1;
+		for (k = 0; k < ARRAY_SIZE(ns_types); k++)
+			if (streq(ns_types[k].type, type))
+				break;
+		if (k == ARRAY_SIZE(ns_types))
+			return spec_error(err, kiln_json_get(ns, "type"),
+					  "namespace type \"%s\" is not supported", type);
+		if (path != NULL && path[0] != '\0' && ns_types[k].flag != 0)
+			return spec_error(err, kiln_json_get(ns, "path"),
+					  "joining an existing namespace is not supported");
+		s->clone_flags |= ns_types[k].flag;
+	}
+	return 0;
+}
+
+static int parse_sysctls(const kiln_json_t *config, struct agent_spec *s, kiln_error_t *err)
+{
+	const kiln_json_t *obj = NULL;
+
+	if (kiln_json_get_object(config, "linux.sysctl", &obj, err) < 0)
+		return -1;
+	s->sysctls = xcalloc(kiln_json_object_len(obj) + 1, sizeof(*s->sysctls));
+	for (size_t i = 0; i < kiln_json_object_len(obj); i++) {
+		const kiln_json_t *v = kiln_json_object_value(obj, i);
+		const char *key = kiln_json_object_key(obj, i), *value = NULL;
+
+		if (kiln_json_get_string(v, "", &value, err) < 0)
+			return -1;
+		if (key[0] == '\0' || strstr(key, "..") != NULL || strchr(key, '/') != NULL)
+			return spec_error(err, v, "invalid sysctl name");
+		s->sysctls[s->nsysctls].key = xstrdup(key);
+		s->sysctls[s->nsysctls].value = xstrdup(value);
+		s->nsysctls++;
+	}
+	return 0;
+}
+
+int agent_spec_parse(const kiln_json_t *config, struct agent_spec *s, kiln_error_t *err)
+{
+	const kiln_json_t *proc = NULL;
+	const char *hostname = NULL;
+
+	memset(s, 0, sizeof(*s));
+	if (!kiln_json_is_object(config))
+		return spec_error(err, config, "expected object");
+	if (kiln_json_get_object(config, "process", &proc, err) < 0)
+		return -1;
+	if (proc == NULL)
+		return spec_error(err, config, "process: missing");
+	if (agent_process_parse(proc, &s->process, err) < 0)
+		return -1;
+	if (kiln_json_get_string(config, "hostname", &hostname, err) < 0)
+		return -1;
+	s->hostname = xstrdup(hostname);
+	if (kiln_json_get_bool(config, "root.readonly", &s->readonly_root, err) < 0)
+		return -1;
+	if (parse_mounts(config, s, err) < 0 || parse_namespaces(config, s, err) < 0 ||
+	    parse_sysctls(config, s, err) < 0)
+		return -1;
+	if (get_strv(config, "linux.maskedPaths", &s->masked_paths, &s->nmasked, err) < 0 ||
+	    get_strv(config, "linux.readonlyPaths", &s->readonly_paths, &s->nreadonly, err) < 0)
+		return -1;
+	if (s->hostname != NULL && !(s->clone_flags & CLONE_NEWUTS))
+		return spec_error(err, kiln_json_get(config, "hostname"),
+				  "needs a uts namespace (linux.namespaces)");
+	if (kiln_json_get(kiln_json_get(config, "linux"), "seccomp") != NULL)
+		return spec_error(err, kiln_json_get(kiln_json_get(config, "linux"), "seccomp"),
+				  "seccomp is not implemented yet");
+	return 0;
+}
+
+void agent_spec_release(struct agent_spec *s)
+{
+	agent_process_release(&s->process);
+	free(s->hostname);
+	for (size_t i = 0; i < s->nmounts; i++)
+		mount_release(&s->mounts[i]);
+	free(s->mounts);
+	strv_free(s->masked_paths);
+	strv_free(s->readonly_paths);
+	for (size_t i = 0; i < s->nsysctls; i++) {
+		free(s->sysctls[i].key);
+		free(s->sysctls[i].value);
+	}
+	free(s->sysctls);
+	memset(s, 0, sizeof(*s));
+}
+
+const char *agent_env_get(char *const *env, const char *name)
+{
+	size_t n = strlen(name);
+
+	for (; env != NULL && *env != NULL; env++)
+		if (strncmp(*env, name, n) == 0 && (*env)[n] == '=')
+			return *env + n + 1;
+	return NULL;
+}

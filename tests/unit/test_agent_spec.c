@@ -1,0 +1,273 @@
+/* OCI spec -> what the agent does (agent/spec.c), and the executable
+ * lookup the child runs before exec (agent/container.c). */
+#include <errno.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "agent/container.h"
+#include "agent/spec.h"
+#include "common/json.h"
+#include "common/util.h"
+#include "tests/unit/tap.h"
+
+static const char full_spec[] =
+    "{\"ociVersion\":\"1.2.0\","
+    "\"process\":{\"terminal\":true,\"user\":{\"uid\":1000,\"gid\":100,"
+    "\"additionalGids\":[5,6],\"umask\":18},"
+    "\"args\":[\"sh\",\"-c\",\"echo hi\"],\"env\":[\"PATH=/bin\",\"A=b=c\"],\"cwd\":\"/work\","
+    "\"rlimits\":[{\"type\":\"RLIMIT_NOFILE\",\"hard\":1024,\"soft\":512}],"
+    "\"oomScoreAdj\":-500,\"noNewPrivileges\":true,"
+    "\"capabilities\":{\"bounding\":[\"CAP_CHOWN\",\"CAP_KILL\"],\"effective\":[\"CAP_KILL\"],"
+    "\"permitted\":[\"CAP_KILL\"],\"ambient\":[\"CAP_KILL\"]}},"
+    "\"root\":{\"path\":\"rootfs\",\"readonly\":true},"
+    "\"hostname\":\"box\","
+    "\"mounts\":["
+    "{\"destination\":\"/proc\",\"type\":\"proc\",\"source\":\"proc\"},"
+    "{\"destination\":\"/dev\",\"type\":\"tmpfs\",\"source\":\"tmpfs\","
+    "\"options\":[\"nosuid\",\"strictatime\",\"mode=755\",\"size=65536k\"]},"
+    "{\"destination\":\"/data\",\"type\":\"none\",\"source\":\"/srv\","
+    "\"options\":[\"rbind\",\"ro\",\"rprivate\"]},"
+    "{\"destination\":\"/sys\",\"type\":\"sysfs\"}],"
+    "\"linux\":{\"namespaces\":[{\"type\":\"pid\"},{\"type\":\"mount\"},{\"type\":\"uts\"},"
+    "{\"type\":\"ipc\"},{\"type\":\"network\",\"path\":\"/var/run/netns/x\"}],"
+    "\"maskedPaths\":[\"/proc/kcore\"],\"readonlyPaths\":[\"/proc/sys\",\"/proc/bus\"],"
+    "\"sysctl\":{\"net.ipv4.ip_forward\":\"1\"}}}";
+
+static int parse_spec(const char *text, struct agent_spec *s, char **msg)
+{
+	cleanup_json kiln_json_t *doc = NULL;
+	kiln_error_t err = NULL;
+	int r;
+
+	*msg = NULL;
+	if (kiln_json_parse(text, strlen(text), &doc, &err) < 0) {
+		*msg = xstrdup(err->msg);
+		kiln_error_free(&err);
+		return -1;
+	}
+	r = agent_spec_parse(doc, s, &err);
+	if (r < 0) {
+		*msg = xstrdup(err ? err->msg : "(none)");
+		kiln_error_free(&err);
+	}
+	return r;
+}
+
+static int test_full(void)
+{
+	struct agent_spec s;
+	cleanup_free char *msg = NULL;
+	const struct agent_process *p = &s.process;
+
+	if (parse_spec(full_spec, &s, &msg) < 0) {
+		tap_diag("%s", msg);
+		agent_spec_release(&s);
+		return TAP_FAIL;
+	}
+	TAP_CHECK_STR(p->args[0], "sh");
+	TAP_CHECK_STR(p->args[2], "echo hi");
+	TAP_CHECK(p->args[3] == NULL);
+	TAP_CHECK_STR(p->env[1], "A=b=c");
+	TAP_CHECK_STR(agent_env_get(p->env, "A"), "b=c");
+	TAP_CHECK(agent_env_get(p->env, "PAT") == NULL);
+	TAP_CHECK_STR(p->cwd, "/work");
+	TAP_CHECK(p->terminal);
+	TAP_CHECK(p->uid == 1000 && p->gid == 100);
+	TAP_CHECK(p->ngids == 2 && p->gids[0] == 5 && p->gids[1] == 6);
+	TAP_CHECK(p->has_umask && p->umask == 022);
+	TAP_CHECK(p->nrlimits == 1 && p->rlimits[0].resource == RLIMIT_NOFILE);
+	TAP_CHECK(p->rlimits[0].limit.rlim_cur == 512 && p->rlimits[0].limit.rlim_max == 1024);
+	TAP_CHECK(p->has_oom_score && p->oom_score == -500);
+	TAP_CHECK(p->no_new_privs);
+	TAP_CHECK(p->has_caps);
+	TAP_CHECK(p->cap_bounding == ((1ull << 0) | (1ull << 5))); /* CHOWN, KILL */
+	TAP_CHECK(p->cap_effective == 1ull << 5 && p->cap_ambient == 1ull << 5);
+	TAP_CHECK(p->cap_inheritable == 0);
+	TAP_CHECK_STR(s.hostname, "box");
+	TAP_CHECK(s.readonly_root);
+	TAP_CHECK(s.clone_flags == (CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC));
+	TAP_CHECK(s.nmounts == 4);
+	TAP_CHECK_STR(s.mounts[0].type, "proc");
+	TAP_CHECK(!s.mounts[0].bind && s.mounts[0].data == NULL && s.mounts[0].flags == 0);
+	TAP_CHECK_STR(s.mounts[1].data, "mode=755,size=65536k");
+	TAP_CHECK(s.mounts[1].flags == (MS_NOSUID | MS_STRICTATIME));
+	TAP_CHECK_STR(s.mounts[2].type, "bind");
+	TAP_CHECK(s.mounts[2].bind);
+	TAP_CHECK(s.mounts[2].flags == (MS_BIND | MS_REC | MS_RDONLY));
+	TAP_CHECK(s.mounts[2].propagation == (MS_PRIVATE | MS_REC));
+	TAP_CHECK_STR(s.mounts[2].source, "/srv");
+	/* No source: the type stands in, as mount(8) does. */
+	TAP_CHECK_STR(s.mounts[3].source, "sysfs");
+	TAP_CHECK(s.nmasked == 1 && s.nreadonly == 2);
+	TAP_CHECK_STR(s.readonly_paths[1], "/proc/bus");
+	TAP_CHECK(s.nsysctls == 1);
+	TAP_CHECK_STR(s.sysctls[0].key, "net.ipv4.ip_forward");
+	TAP_CHECK_STR(s.sysctls[0].value, "1");
+	agent_spec_release(&s);
+	return TAP_PASS;
+}
+
+static int test_defaults(void)
+{
+	struct agent_spec s;
+	cleanup_free char *msg = NULL;
+
+	TAP_CHECK(parse_spec("{\"process\":{\"args\":[\"/bin/true\"]}}", &s, &msg) == 0);
+	TAP_CHECK_STR(s.process.cwd, "/");
+	TAP_CHECK(s.process.env[0] == NULL);
+	TAP_CHECK(s.process.uid == 0 && s.process.gid == 0 && s.process.ngids == 0);
+	TAP_CHECK(!s.process.has_umask && !s.process.has_caps && !s.process.has_oom_score);
+	TAP_CHECK(s.hostname == NULL && !s.readonly_root && s.clone_flags == 0);
+	TAP_CHECK(s.nmounts == 0 && s.nmasked == 0 && s.nsysctls == 0);
+	agent_spec_release(&s);
+	return TAP_PASS;
+}
+
+static int test_mount_options(void)
+{
+	struct agent_mount m = {0};
+	const char *opts[] = {"rw",    "ro",	 "nosuid",   "suid",
+			      "nodev", "noexec", "relatime", "x-podman-thing",
+			      "uid=5", "rslave", "gid=6"};
+
+	agent_mount_options(&m, opts, ARRAY_SIZE(opts));
+	TAP_CHECK(m.flags == (MS_RDONLY | MS_NODEV | MS_NOEXEC | MS_RELATIME));
+	TAP_CHECK(m.propagation == (MS_SLAVE | MS_REC));
+	TAP_CHECK_STR(m.data, "uid=5,gid=6");
+	TAP_CHECK(!m.bind);
+	free(m.data);
+	return TAP_PASS;
+}
+
+#define CHECK_SPEC_FAILS(text, want)                                                               \
+	do {                                                                                       \
+		struct agent_spec s_;                                                              \
+		cleanup_free char *msg_ = NULL;                                                    \
+		int r_ = parse_spec((text), &s_, &msg_);                                           \
+		agent_spec_release(&s_);                                                           \
+		TAP_CHECK(r_ < 0);                                                                 \
+		TAP_CHECK_STR(msg_, (want));                                                       \
+	} while (0)
+
+static int test_errors(void)
+{
+	CHECK_SPEC_FAILS("[]", "spec: expected object");
+	CHECK_SPEC_FAILS("{}", "spec: process: missing");
+	CHECK_SPEC_FAILS("{\"process\":{\"args\":[]}}", "process: args: must name a program");
+	CHECK_SPEC_FAILS("{\"process\":{\"args\":[\"a\",1]}}", "process.args[1]: expected string");
+	CHECK_SPEC_FAILS("{\"process\":{\"args\":[\"a\"],\"cwd\":\"rel\"}}",
+			 "process.cwd: must be an absolute path");
+	CHECK_SPEC_FAILS("{\"process\":{\"args\":[\"a\"],\"user\":{\"uid\":-1}}}",
+			 "process.user.uid: -1 is out of range");
+	CHECK_SPEC_FAILS("{\"process\":{\"args\":[\"a\"],\"user\":{\"username\":\"bob\"}}}",
+			 "process.user.username: user names are not supported; give uid and gid");
+	CHECK_SPEC_FAILS("{\"process\":{\"args\":[\"a\"],\"oomScoreAdj\":1001}}",
+			 "process.oomScoreAdj: 1001 is out of range (-1000 to 1000)");
+	CHECK_SPEC_FAILS("{\"process\":{\"args\":[\"a\"],\"rlimits\":[{\"type\":\"RLIMIT_X\","
+			 "\"hard\":1,\"soft\":1}]}}",
+			 "process.rlimits[0].type: unknown rlimit \"RLIMIT_X\"");
+	CHECK_SPEC_FAILS(
+	    "{\"process\":{\"args\":[\"a\"],\"rlimits\":[{\"type\":\"RLIMIT_CORE\"}]}}",
+	    "process.rlimits[0]: type, hard and soft are required");
+	CHECK_SPEC_FAILS("{\"process\":{\"args\":[\"a\"],\"capabilities\":{\"bounding\":"
+			 "[\"CAP_FLY\"]}}}",
+			 "process.capabilities.bounding[0]: unknown capability \"CAP_FLY\"");
+	CHECK_SPEC_FAILS("{\"process\":{\"args\":[\"a\"]},\"linux\":{\"namespaces\":"
+			 "[{\"type\":\"user\"}]}}",
+			 "linux.namespaces[0].type: namespace type \"user\" is not supported");
+	CHECK_SPEC_FAILS(
+	    "{\"process\":{\"args\":[\"a\"]},\"linux\":{\"namespaces\":"
+	    "[{\"type\":\"pid\",\"path\":\"/proc/1/ns/pid\"}]}}",
+	    "linux.namespaces[0].path: joining an existing namespace is not supported");
+	CHECK_SPEC_FAILS("{\"process\":{\"args\":[\"a\"]},\"hostname\":\"h\"}",
+			 "hostname: needs a uts namespace (linux.namespaces)");
+	CHECK_SPEC_FAILS("{\"process\":{\"args\":[\"a\"]},\"linux\":{\"seccomp\":{}}}",
+			 "linux.seccomp: seccomp is not implemented yet");
+	CHECK_SPEC_FAILS("{\"process\":{\"args\":[\"a\"]},\"mounts\":[{\"destination\":\"x\","
+			 "\"type\":\"tmpfs\"}]}",
+			 "mounts[0].destination: must be an absolute path");
+	CHECK_SPEC_FAILS("{\"process\":{\"args\":[\"a\"]},\"mounts\":[{\"type\":\"tmpfs\"}]}",
+			 "mounts[0]: destination: missing");
+	CHECK_SPEC_FAILS("{\"process\":{\"args\":[\"a\"]},\"mounts\":[{\"destination\":\"/x\"}]}",
+			 "mounts[0]: type: missing (and not a bind mount)");
+	CHECK_SPEC_FAILS("{\"process\":{\"args\":[\"a\"]},\"mounts\":[{\"destination\":\"/x\","
+			 "\"type\":\"bind\",\"source\":\"rel\"}]}",
+			 "mounts[0].source: bind mount source must be an absolute guest path");
+	CHECK_SPEC_FAILS(
+	    "{\"process\":{\"args\":[\"a\"]},\"linux\":{\"sysctl\":{\"a/../b\":\"1\"}}}",
+	    "linux.sysctl.a/../b: invalid sysctl name");
+	return TAP_PASS;
+}
+
+/* Errors name the path from the request's root when the spec sits in one. */
+static int test_error_path_in_request(void)
+{
+	static const char req[] = "{\"params\":{\"spec\":{\"process\":{\"args\":[\"a\"],"
+				  "\"user\":{\"gid\":\"x\"}}}}}";
+	cleanup_json kiln_json_t *doc = NULL;
+	struct agent_spec s;
+	kiln_error_t err = NULL;
+
+	TAP_CHECK(kiln_json_parse(req, strlen(req), &doc, NULL) == 0);
+	TAP_CHECK(agent_spec_parse(kiln_json_get(kiln_json_get(doc, "params"), "spec"), &s, &err) <
+		  0);
+	agent_spec_release(&s);
+	TAP_CHECK_STR(err->msg, "params.spec.process.user.gid: expected unsigned integer");
+	kiln_error_free(&err);
+	return TAP_PASS;
+}
+
+static int test_find_executable(void)
+{
+	char dir[] = "/tmp/kiln-test-exe-XXXXXX";
+	cleanup_free char *prog = NULL, *noexec = NULL, *path_env = NULL, *found = NULL;
+	char *env[2] = {NULL, NULL};
+	kiln_error_t err = NULL;
+	FILE *f;
+
+	TAP_CHECK(mkdtemp(dir) != NULL);
+	prog = xasprintf("%s/hello", dir);
+	noexec = xasprintf("%s/data", dir);
+	f = fopen(prog, "w");
+	TAP_CHECK(f != NULL);
+	fclose(f);
+	chmod(prog, 0755);
+	f = fopen(noexec, "w");
+	TAP_CHECK(f != NULL);
+	fclose(f);
+	path_env = xasprintf("PATH=/nonexistent:%s", dir);
+	env[0] = path_env;
+
+	TAP_CHECK(agent_find_executable("hello", env, &found, &err) == 0);
+	TAP_CHECK_STR(found, prog);
+	free(TAKE_PTR(found));
+	TAP_CHECK(agent_find_executable(prog, env, &found, &err) == 0);
+	TAP_CHECK_STR(found, prog);
+	free(TAKE_PTR(found));
+	TAP_CHECK(agent_find_executable("nope", env, &found, &err) < 0);
+	TAP_CHECK(err->status == ENOENT);
+	kiln_error_free(&err);
+	if (geteuid() != 0) {
+		/* Root may execute anything with an x bit; data has none. */
+		TAP_CHECK(agent_find_executable("data", env, &found, &err) < 0);
+		TAP_CHECK(err->status == EACCES);
+		kiln_error_free(&err);
+	}
+	/* Without PATH in env the default applies. */
+	env[0] = NULL;
+	TAP_CHECK(agent_find_executable("sh", env, &found, &err) == 0);
+	TAP_CHECK(strstr(found, "/sh") != NULL);
+	unlink(prog);
+	unlink(noexec);
+	rmdir(dir);
+	return TAP_PASS;
+}
+
+TAP_MAIN(TAP_TEST(test_full), TAP_TEST(test_defaults), TAP_TEST(test_mount_options),
+	 TAP_TEST(test_errors), TAP_TEST(test_error_path_in_request),
+	 TAP_TEST(test_find_executable))
