@@ -19,6 +19,7 @@ LIBS        :=   # internal static libraries (linked as one group)
 UNIT_TESTS  :=   # TAP programs, under $(BUILD)/tests/unit
 TEST_HELPERS :=  # programs and images the integration tests use
 FUZZ_SRCS   :=   # library sources the fuzz targets link (tests/build.mk)
+IMAGES      :=   # guest images (packaging/build.mk)
 FORMAT_SRCS = $(shell git ls-files --cached --others --exclude-standard '*.c' '*.h' 2>/dev/null)
 
 .DEFAULT_GOAL := all
@@ -55,7 +56,7 @@ $(BUILD)/lib/%.a:
 
 .PHONY: all check check-unit demo-vm format lint clean install help
 
-all: $(BINS) $(UNIT_TESTS) $(TEST_HELPERS)
+all: $(BINS) $(IMAGES) $(UNIT_TESTS) $(TEST_HELPERS)
 
 check-unit: $(UNIT_TESTS)
 	@BUILD=$(BUILD) tests/run --unit
@@ -91,6 +92,7 @@ help:
 	@echo "make check      unit tests, then bats suites (KVM ones in tests/kvmhost/run)"
 	@echo "make check-unit unit tests only"
 	@echo "make fuzz       build the libFuzzer targets (tests/run --fuzz runs them)"
+	@echo "make guest      the guest image (kiln-agent + modules) in $(BUILD)/guest"
 	@echo "make demo-vm    boot a microVM with kiln-vmm and show its console"
 	@echo "make format     clang-format every C file"
 	@echo "make lint       cppcheck + clang-tidy on changed C files"
