@@ -32,3 +32,10 @@ $(BUILD)/fuzz/%: $(BUILD)/fuzz/obj/tests/fuzz/%.o $(FUZZ_OBJS)
 fuzz: $(FUZZ_TARGETS)
 .PHONY: fuzz
 .SECONDARY: $(FUZZ_OBJS) $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/obj/tests/fuzz/%.o,$(wildcard tests/fuzz/fuzz_*.c))
+
+# The busybox root filesystem image kiln-agent's VM tests (agent.bats) give
+# their containers.
+TEST_HELPERS += $(BUILD)/tests/guest/rootfs.ext4
+$(BUILD)/tests/guest/rootfs.ext4: tests/helpers/mkrootfs
+	@mkdir -p $(@D)
+	tests/helpers/mkrootfs $@
