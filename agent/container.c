@@ -17,6 +17,7 @@
 #include "agent/cgroup.h"
 #include "agent/container.h"
 #include "agent/rootfs.h"
+#include "agent/seccomp.h"
 #include "common/io.h"
 #include "common/log.h"
 #include "common/util.h"
@@ -304,12 +305,18 @@ static int set_caps(const struct agent_process *p, kiln_error_t *err)
 }
 
 /* rlimits, umask, user, groups, capabilities, cwd, no_new_privs, and the
- * program to run (resolved in the container's root). */
-static int child_process_setup(const struct agent_process *p, char **exe, kiln_error_t *err)
+ * program to run (resolved in the container's root). Without no_new_privs a
+ * seccomp filter needs CAP_SYS_ADMIN, so it is loaded here, first, while
+ * the process still has it (runc's order); with no_new_privs child_exec()
+ * loads it, last. */
+static int child_process_setup(const struct agent_process *p, scmp_filter_ctx sc, char **exe,
+			       kiln_error_t *err)
 {
 	bool cwd_done;
 	int last = (int)cap_max_bits() - 1;
 
+	if (sc != NULL && !p->no_new_privs && agent_seccomp_load(sc, err) < 0)
+		return -1;
 	for (size_t i = 0; i < p->nrlimits; i++)
 		if (setrlimit(p->rlimits[i].resource, &p->rlimits[i].limit) < 0)
 			return kiln_error_make(err, errno, "rlimit %d", p->rlimits[i].resource);
@@ -346,10 +353,12 @@ static int child_process_setup(const struct agent_process *p, char **exe, kiln_e
 }
 
 __attribute__((noreturn)) static void child_exec(const struct agent_process *p, const char *exe,
-						 int report_fd)
+						 scmp_filter_ctx sc, int report_fd)
 {
 	kiln_error_t err = NULL;
 
+	if (sc != NULL && p->no_new_privs && agent_seccomp_load(sc, &err) < 0)
+		child_fail(report_fd, &err);
 	if (exe != NULL)
 		execve(exe, p->args, p->env);
 	kiln_error_make(&err, errno, "exec %s", exe);
@@ -360,6 +369,7 @@ struct create_child {
 	const struct agent_spec *spec;
 	const struct proto_rootfs *rootfs;
 	const char *dev, *dir;
+	scmp_filter_ctx seccomp;
 	struct child_stdio stdio;
 	bool pty_in_container;
 	int report_fd, start_fd;
@@ -397,7 +407,7 @@ __attribute__((noreturn)) static void child_create(struct create_child *a)
 		kiln_error_make(&err, errno, "hostname %s", spec->hostname);
 		child_fail(a->report_fd, &err);
 	}
-	if (child_process_setup(&spec->process, &exe, &err) < 0)
+	if (child_process_setup(&spec->process, a->seccomp, &exe, &err) < 0)
 		child_fail(a->report_fd, &err);
 	if (kiln_write_all(a->report_fd, "R", 1) < 0)
 		_exit(127);
@@ -407,7 +417,7 @@ __attribute__((noreturn)) static void child_create(struct create_child *a)
 	while (r < 0 && errno == EINTR);
 	if (r != 1)
 		_exit(127);
-	child_exec(&spec->process, exe, a->report_fd);
+	child_exec(&spec->process, exe, a->seccomp, a->report_fd);
 }
 
 /* Reads the child's report: 1 for "R", 0 for EOF (exec'd), -1 with *err
@@ -520,6 +530,9 @@ int agent_container_create(const struct agent_runtime *rt, struct agent_ctr *c,
 
 	if (agent_disk_find(rt->sysblock, params->rootfs.drive_id, &dev, err) < 0)
 		return -1;
+	/* The container's processes (exec's too) get the filter; c owns it. */
+	if (spec->seccomp != NULL && agent_seccomp_build(spec->seccomp, &c->seccomp, err) < 0)
+		return -1;
 	if (mkdir(rt->run_dir, 0700) < 0 && errno != EEXIST)
 		return kiln_error_make(err, errno, "mkdir %s", rt->run_dir);
 	dir = xasprintf("%s/%s", rt->run_dir, c->id);
@@ -548,6 +561,7 @@ int agent_container_create(const struct agent_runtime *rt, struct agent_ctr *c,
 	a.report_fd = report_w;
 	a.start_fd = start_r;
 	c->clone_flags = spec->clone_flags;
+	a.seccomp = c->seccomp;
 	pid = clone_fork((uint64_t)spec->clone_flags, cgfd);
 	if (pid == 0)
 		child_create(&a);
@@ -595,6 +609,7 @@ int agent_container_start(struct agent_proc *p, kiln_error_t *err)
 struct exec_child {
 	const struct agent_process *proc;
 	struct child_stdio stdio;
+	scmp_filter_ctx seccomp;
 	int ns_fd[4];
 	int report_fd;
 };
@@ -618,9 +633,9 @@ __attribute__((noreturn)) static void child_exec_into(struct exec_child *a)
 			child_fail(a->report_fd, &err);
 		}
 	}
-	if (child_process_setup(a->proc, &exe, &err) < 0)
+	if (child_process_setup(a->proc, a->seccomp, &exe, &err) < 0)
 		child_fail(a->report_fd, &err);
-	child_exec(a->proc, exe, a->report_fd);
+	child_exec(a->proc, exe, a->seccomp, a->report_fd);
 }
 
 int agent_container_exec(const struct agent_runtime *rt, struct agent_ctr *c, struct agent_proc *p,
@@ -671,6 +686,7 @@ int agent_container_exec(const struct agent_runtime *rt, struct agent_ctr *c, st
 		goto out;
 	}
 	a.report_fd = report_w;
+	a.seccomp = c->seccomp;
 	/* A pid namespace is entered by the children made after setns();
 	 * the agent switches back right after the fork. */
 	if (pidns >= 0 && setns(pidns, CLONE_NEWPID) < 0) {

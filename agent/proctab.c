@@ -1,3 +1,4 @@
+#include <seccomp.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -38,6 +39,8 @@ void agent_ctr_remove(struct agent_proctab *t, struct agent_ctr *c, struct agent
 		agent_proc_remove(c->procs, loop);
 	free(c->id);
 	free(c->cgroup);
+	if (c->seccomp != NULL)
+		seccomp_release(c->seccomp);
 	free(c);
 }
 

@@ -50,6 +50,7 @@ struct agent_ctr {
 	struct agent_proc *procs; /* init first */
 	char *cgroup;		  /* guest cgroup directory, or NULL */
 	int clone_flags;	  /* the namespaces the container has */
+	void *seccomp;		  /* its scmp_filter_ctx, or NULL */
 	void *owner;		  /* the server */
 };
 

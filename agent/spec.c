@@ -498,9 +498,9 @@ int agent_spec_parse(const kiln_json_t *config, struct agent_spec *s, kiln_error
 	if (s->hostname != NULL && !(s->clone_flags & CLONE_NEWUTS))
 		return spec_error(err, kiln_json_get(config, "hostname"),
 				  "needs a uts namespace (linux.namespaces)");
-	if (kiln_json_get(kiln_json_get(config, "linux"), "seccomp") != NULL)
-		return spec_error(err, kiln_json_get(kiln_json_get(config, "linux"), "seccomp"),
-				  "seccomp is not implemented yet");
+	if (agent_seccomp_parse(kiln_json_get(kiln_json_get(config, "linux"), "seccomp"),
+				&s->seccomp, err) < 0)
+		return -1;
 	return 0;
 }
 
@@ -518,6 +518,7 @@ void agent_spec_release(struct agent_spec *s)
 		free(s->sysctls[i].value);
 	}
 	free(s->sysctls);
+	agent_seccomp_free(s->seccomp);
 	memset(s, 0, sizeof(*s));
 }
 

@@ -186,8 +186,9 @@ static int test_errors(void)
 	    "linux.namespaces[0].path: joining an existing namespace is not supported");
 	CHECK_SPEC_FAILS("{\"process\":{\"args\":[\"a\"]},\"hostname\":\"h\"}",
 			 "hostname: needs a uts namespace (linux.namespaces)");
-	CHECK_SPEC_FAILS("{\"process\":{\"args\":[\"a\"]},\"linux\":{\"seccomp\":{}}}",
-			 "linux.seccomp: seccomp is not implemented yet");
+	CHECK_SPEC_FAILS("{\"process\":{\"args\":[\"a\"]},\"linux\":{\"seccomp\":"
+			 "{\"defaultAction\":\"SCMP_ACT_FOO\"}}}",
+			 "linux.seccomp.defaultAction: unknown action \"SCMP_ACT_FOO\"");
 	CHECK_SPEC_FAILS("{\"process\":{\"args\":[\"a\"]},\"mounts\":[{\"destination\":\"x\","
 			 "\"type\":\"tmpfs\"}]}",
 			 "mounts[0].destination: must be an absolute path");
