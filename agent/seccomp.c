@@ -12,21 +12,6 @@
 #include "common/log.h"
 #include "common/util.h"
 
-static int sc_error(kiln_error_t *err, const kiln_json_t *node, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int sc_error(kiln_error_t *err, const kiln_json_t *node, const char *fmt, ...)
-{
-	cleanup_free char *path = kiln_json_path(node);
-	cleanup_free char *msg = NULL;
-	va_list ap;
-
-	va_start(ap, fmt);
-	msg = xvasprintf(fmt, ap);
-	va_end(ap);
-	return kiln_error_make(err, 0, "%s: %s", path != NULL && path[0] ? path : "seccomp", msg);
-}
-
 enum act_kind { ACT_PLAIN, ACT_ERRNO, ACT_TRACE, ACT_REFUSED };
 
 static const struct {
@@ -87,15 +72,17 @@ static int parse_action(const kiln_json_t *obj, const char *action_key, const ch
 		if (streq(actions[k].name, name))
 			break;
 	if (k == ARRAY_SIZE(actions))
-		return sc_error(err, kiln_json_get(obj, action_key), "unknown action \"%s\"", name);
+		return kiln_json_error(err, kiln_json_get(obj, action_key), "unknown action \"%s\"",
+				       name);
 	if (actions[k].kind == ACT_REFUSED)
-		return sc_error(err, kiln_json_get(obj, action_key), "%s is not supported", name);
+		return kiln_json_error(err, kiln_json_get(obj, action_key), "%s is not supported",
+				       name);
 	has_ret = kiln_json_get_uint32(obj, errno_key, &ret, err);
 	if (has_ret < 0)
 		return -1;
 	if (has_ret == 0 && ret > 0xffff)
-		return sc_error(err, kiln_json_get(obj, errno_key),
-				"%u is out of range (0 to 65535)", ret);
+		return kiln_json_error(err, kiln_json_get(obj, errno_key),
+				       "%u is out of range (0 to 65535)", ret);
 	switch (actions[k].kind) {
 	case ACT_ERRNO:
 		*out = SCMP_ACT_ERRNO(ret);
@@ -105,8 +92,9 @@ static int parse_action(const kiln_json_t *obj, const char *action_key, const ch
 		break;
 	default:
 		if (has_ret == 0)
-			return sc_error(err, kiln_json_get(obj, errno_key),
-					"only SCMP_ACT_ERRNO and SCMP_ACT_TRACE take an errno");
+			return kiln_json_error(
+			    err, kiln_json_get(obj, errno_key),
+			    "only SCMP_ACT_ERRNO and SCMP_ACT_TRACE take an errno");
 		*out = actions[k].action;
 		break;
 	}
@@ -136,7 +124,7 @@ static int parse_arches(const kiln_json_t *sc, struct agent_seccomp *s, kiln_err
 			arch = seccomp_arch_resolve_name(lower);
 		}
 		if (arch == 0)
-			return sc_error(err, a, "unknown architecture \"%s\"", name);
+			return kiln_json_error(err, a, "unknown architecture \"%s\"", name);
 		s->arches[s->narches++] = arch;
 	}
 	return 0;
@@ -159,9 +147,9 @@ static int parse_flags(const kiln_json_t *sc, struct agent_seccomp *s, kiln_erro
 			if (streq(flags[k].name, name))
 				break;
 		if (k == ARRAY_SIZE(flags))
-			return sc_error(err, f, "unknown flag \"%s\"", name);
+			return kiln_json_error(err, f, "unknown flag \"%s\"", name);
 		if (flags[k].flag == 0)
-			return sc_error(err, f, "%s is not supported", name);
+			return kiln_json_error(err, f, "%s is not supported", name);
 		s->flags |= flags[k].flag;
 	}
 	return 0;
@@ -184,15 +172,15 @@ static int parse_args(const kiln_json_t *call, struct agent_seccomp_rule *rule, 
 		int r;
 
 		if (!kiln_json_is_object(a))
-			return sc_error(err, a, "expected object");
+			return kiln_json_error(err, a, "expected object");
 		r = kiln_json_get_uint32(a, "index", &index, err);
 		if (r < 0)
 			return -1;
 		if (r > 0)
-			return sc_error(err, a, "index: missing");
+			return kiln_json_error(err, a, "index: missing");
 		if (index > 5)
-			return sc_error(err, kiln_json_get(a, "index"),
-					"%u is out of range (0 to 5)", index);
+			return kiln_json_error(err, kiln_json_get(a, "index"),
+					       "%u is out of range (0 to 5)", index);
 		if (kiln_json_get_uint64(a, "value", &value, err) < 0 ||
 		    kiln_json_get_uint64(a, "valueTwo", &value2, err) < 0)
 			return -1;
@@ -200,12 +188,13 @@ static int parse_args(const kiln_json_t *call, struct agent_seccomp_rule *rule, 
 		if (r < 0)
 			return -1;
 		if (r > 0)
-			return sc_error(err, a, "op: missing");
+			return kiln_json_error(err, a, "op: missing");
 		for (k = 0; k < ARRAY_SIZE(ops); k++)
 			if (streq(ops[k].name, op))
 				break;
 		if (k == ARRAY_SIZE(ops))
-			return sc_error(err, kiln_json_get(a, "op"), "unknown operator \"%s\"", op);
+			return kiln_json_error(err, kiln_json_get(a, "op"),
+					       "unknown operator \"%s\"", op);
 		c->arg = index;
 		c->op = ops[k].op;
 		/* SCMP_CMP_MASKED_EQ: value is the mask, valueTwo the datum. */
@@ -229,12 +218,12 @@ static int parse_syscalls(const kiln_json_t *sc, struct agent_seccomp *s, kiln_e
 		int r;
 
 		if (!kiln_json_is_object(call))
-			return sc_error(err, call, "expected object");
+			return kiln_json_error(err, call, "expected object");
 		s->nrules++;
 		if (kiln_json_get_array(call, "names", &names, err) < 0)
 			return -1;
 		if (kiln_json_array_len(names) == 0)
-			return sc_error(err, call, "names: must name at least one syscall");
+			return kiln_json_error(err, call, "names: must name at least one syscall");
 		rule->names = xcalloc(kiln_json_array_len(names) + 1, sizeof(char *));
 		for (size_t j = 0; j < kiln_json_array_len(names); j++) {
 			const kiln_json_t *n = kiln_json_array_get(names, j);
@@ -243,14 +232,14 @@ static int parse_syscalls(const kiln_json_t *sc, struct agent_seccomp *s, kiln_e
 			if (kiln_json_get_string(n, "", &name, err) < 0)
 				return -1;
 			if (name[0] == '\0')
-				return sc_error(err, n, "empty syscall name");
+				return kiln_json_error(err, n, "empty syscall name");
 			rule->names[rule->nnames++] = xstrdup(name);
 		}
 		r = parse_action(call, "action", "errnoRet", &rule->action, err);
 		if (r < 0)
 			return -1;
 		if (r > 0)
-			return sc_error(err, call, "action: missing");
+			return kiln_json_error(err, call, "action: missing");
 		if (parse_args(call, rule, err) < 0)
 			return -1;
 	}
@@ -266,7 +255,7 @@ int agent_seccomp_parse(const kiln_json_t *node, struct agent_seccomp **out, kil
 	if (node == NULL || kiln_json_is_null(node))
 		return 0;
 	if (!kiln_json_is_object(node))
-		return sc_error(err, node, "expected object");
+		return kiln_json_error(err, node, "expected object");
 	/* runc: no default action and no rules is no filter. */
 	if (kiln_json_get(node, "defaultAction") == NULL &&
 	    (kiln_json_get(node, "syscalls") == NULL ||
@@ -276,7 +265,7 @@ int agent_seccomp_parse(const kiln_json_t *node, struct agent_seccomp **out, kil
 	s = xcalloc(1, sizeof(*s));
 	r = parse_action(node, "defaultAction", "defaultErrnoRet", &s->default_action, err);
 	if (r > 0)
-		r = sc_error(err, node, "defaultAction: missing");
+		r = kiln_json_error(err, node, "defaultAction: missing");
 	if (r < 0 || parse_arches(node, s, err) < 0 || parse_flags(node, s, err) < 0 ||
 	    parse_syscalls(node, s, err) < 0) {
 		agent_seccomp_free(s);

@@ -11,21 +11,6 @@
 #include "common/util.h"
 
 /* Node path for messages made here ("params.spec.process.rlimits[0]"). */
-static int spec_error(kiln_error_t *err, const kiln_json_t *node, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int spec_error(kiln_error_t *err, const kiln_json_t *node, const char *fmt, ...)
-{
-	cleanup_free char *path = kiln_json_path(node);
-	cleanup_free char *msg = NULL;
-	va_list ap;
-
-	va_start(ap, fmt);
-	msg = xvasprintf(fmt, ap);
-	va_end(ap);
-	return kiln_error_make(err, 0, "%s: %s", path != NULL && path[0] ? path : "spec", msg);
-}
-
 static void strv_free(char **v)
 {
 	if (v == NULL)
@@ -105,20 +90,20 @@ static int parse_rlimits(const kiln_json_t *proc, struct agent_process *p, kiln_
 		size_t k;
 
 		if (!kiln_json_is_object(r))
-			return spec_error(err, r, "expected object");
+			return kiln_json_error(err, r, "expected object");
 		if (kiln_json_get_string(r, "type", &type, err) != 0 ||
 		    kiln_json_get_uint64(r, "hard", &hard, err) != 0 ||
 		    kiln_json_get_uint64(r, "soft", &soft, err) != 0) {
 			if (err != NULL && *err != NULL)
 				return -1;
-			return spec_error(err, r, "type, hard and soft are required");
+			return kiln_json_error(err, r, "type, hard and soft are required");
 		}
 		for (k = 0; k < ARRAY_SIZE(rlimit_names); k++)
 			if (streq(rlimit_names[k].name, type))
 				break;
 		if (k == ARRAY_SIZE(rlimit_names))
-			return spec_error(err, kiln_json_get(r, "type"), "unknown rlimit \"%s\"",
-					  type);
+			return kiln_json_error(err, kiln_json_get(r, "type"),
+					       "unknown rlimit \"%s\"", type);
 		p->rlimits[i].resource = rlimit_names[k].resource;
 		p->rlimits[i].limit.rlim_cur = soft;
 		p->rlimits[i].limit.rlim_max = hard;
@@ -142,7 +127,7 @@ static int parse_capset(const kiln_json_t *caps, const char *name, uint64_t *mas
 		if (kiln_json_get_string(c, "", &s, err) < 0)
 			return -1;
 		if (cap_from_name(s, &v) < 0 || v < 0 || v > 63)
-			return spec_error(err, c, "unknown capability \"%s\"", s);
+			return kiln_json_error(err, c, "unknown capability \"%s\"", s);
 		*mask |= 1ull << v;
 	}
 	return 0;
@@ -175,17 +160,17 @@ int agent_process_parse(const kiln_json_t *proc, struct agent_process *p, kiln_e
 
 	memset(p, 0, sizeof(*p));
 	if (!kiln_json_is_object(proc))
-		return spec_error(err, proc, "expected object");
+		return kiln_json_error(err, proc, "expected object");
 	if (get_strv(proc, "args", &p->args, NULL, err) < 0)
 		return -1;
 	if (p->args[0] == NULL || p->args[0][0] == '\0')
-		return spec_error(err, proc, "args: must name a program");
+		return kiln_json_error(err, proc, "args: must name a program");
 	if (get_strv(proc, "env", &p->env, NULL, err) < 0)
 		return -1;
 	if (kiln_json_get_string(proc, "cwd", &cwd, err) < 0)
 		return -1;
 	if (cwd[0] != '/')
-		return spec_error(err, kiln_json_get(proc, "cwd"), "must be an absolute path");
+		return kiln_json_error(err, kiln_json_get(proc, "cwd"), "must be an absolute path");
 	p->cwd = xstrdup(cwd);
 	if (kiln_json_get_bool(proc, "terminal", &p->terminal, err) < 0)
 		return -1;
@@ -198,8 +183,8 @@ int agent_process_parse(const kiln_json_t *proc, struct agent_process *p, kiln_e
 		return -1;
 	p->gid = v;
 	if (kiln_json_get_string(proc, "user.username", &(const char *){NULL}, NULL) == 0)
-		return spec_error(err, kiln_json_get(kiln_json_get(proc, "user"), "username"),
-				  "user names are not supported; give uid and gid");
+		return kiln_json_error(err, kiln_json_get(kiln_json_get(proc, "user"), "username"),
+				       "user names are not supported; give uid and gid");
 	if (kiln_json_get_array(proc, "user.additionalGids", &gids, err) < 0)
 		return -1;
 	p->ngids = kiln_json_array_len(gids);
@@ -217,8 +202,9 @@ int agent_process_parse(const kiln_json_t *proc, struct agent_process *p, kiln_e
 		return -1;
 	if (r == 0) {
 		if (v > 07777)
-			return spec_error(err, kiln_json_get(kiln_json_get(proc, "user"), "umask"),
-					  "%u is not a mode", v);
+			return kiln_json_error(err,
+					       kiln_json_get(kiln_json_get(proc, "user"), "umask"),
+					       "%u is not a mode", v);
 		p->has_umask = true;
 		p->umask = v;
 	}
@@ -227,8 +213,9 @@ int agent_process_parse(const kiln_json_t *proc, struct agent_process *p, kiln_e
 		return -1;
 	if (r == 0) {
 		if (oom < -1000 || oom > 1000)
-			return spec_error(err, kiln_json_get(proc, "oomScoreAdj"),
-					  "%lld is out of range (-1000 to 1000)", (long long)oom);
+			return kiln_json_error(err, kiln_json_get(proc, "oomScoreAdj"),
+					       "%lld is out of range (-1000 to 1000)",
+					       (long long)oom);
 		p->has_oom_score = true;
 		p->oom_score = (int)oom;
 	}
@@ -361,15 +348,15 @@ static int parse_mounts(const kiln_json_t *config, struct agent_spec *s, kiln_er
 		size_t nopts;
 
 		if (!kiln_json_is_object(mj))
-			return spec_error(err, mj, "expected object");
+			return kiln_json_error(err, mj, "expected object");
 		if (kiln_json_get_string(mj, "destination", &dest, err) != 0) {
 			if (err != NULL && *err != NULL)
 				return -1;
-			return spec_error(err, mj, "destination: missing");
+			return kiln_json_error(err, mj, "destination: missing");
 		}
 		if (dest[0] != '/')
-			return spec_error(err, kiln_json_get(mj, "destination"),
-					  "must be an absolute path");
+			return kiln_json_error(err, kiln_json_get(mj, "destination"),
+					       "must be an absolute path");
 		if (kiln_json_get_string(mj, "type", &type, err) < 0 ||
 		    kiln_json_get_string(mj, "source", &source, err) < 0 ||
 		    get_strv(mj, "options", &opts, &nopts, err) < 0)
@@ -382,7 +369,7 @@ static int parse_mounts(const kiln_json_t *config, struct agent_spec *s, kiln_er
 		if ((type == NULL || streq(type, "none")) && m->bind)
 			type = "bind";
 		if (type == NULL || streq(type, "none"))
-			return spec_error(err, mj, "type: missing (and not a bind mount)");
+			return kiln_json_error(err, mj, "type: missing (and not a bind mount)");
 		if (streq(type, "bind")) {
 			m->bind = true;
 			m->flags |= MS_BIND;
@@ -390,12 +377,12 @@ static int parse_mounts(const kiln_json_t *config, struct agent_spec *s, kiln_er
 		m->type = xstrdup(type);
 		if (m->source == NULL) {
 			if (m->bind)
-				return spec_error(err, mj, "source: missing for a bind mount");
+				return kiln_json_error(err, mj, "source: missing for a bind mount");
 			m->source = xstrdup(type);
 		}
 		if (m->bind && m->source[0] != '/')
-			return spec_error(err, kiln_json_get(mj, "source"),
-					  "bind mount source must be an absolute guest path");
+			return kiln_json_error(err, kiln_json_get(mj, "source"),
+					       "bind mount source must be an absolute guest path");
 	}
 	return 0;
 }
@@ -426,11 +413,11 @@ static int parse_namespaces(const kiln_json_t *config, struct agent_spec *s, kil
 		size_t k;
 
 		if (!kiln_json_is_object(ns))
-			return spec_error(err, ns, "expected object");
+			return kiln_json_error(err, ns, "expected object");
 		if (kiln_json_get_string(ns, "type", &type, err) != 0) {
 			if (err != NULL && *err != NULL)
 				return -1;
-			return spec_error(err, ns, "type: missing");
+			return kiln_json_error(err, ns, "type: missing");
 		}
 		if (kiln_json_get_string(ns, "path", &path, err) < 0)
 			return -1;
@@ -438,11 +425,11 @@ static int parse_namespaces(const kiln_json_t *config, struct agent_spec *s, kil
 			if (streq(ns_types[k].type, type))
 				break;
 		if (k == ARRAY_SIZE(ns_types))
-			return spec_error(err, kiln_json_get(ns, "type"),
-					  "namespace type \"%s\" is not supported", type);
+			return kiln_json_error(err, kiln_json_get(ns, "type"),
+					       "namespace type \"%s\" is not supported", type);
 		if (path != NULL && path[0] != '\0' && ns_types[k].flag != 0)
-			return spec_error(err, kiln_json_get(ns, "path"),
-					  "joining an existing namespace is not supported");
+			return kiln_json_error(err, kiln_json_get(ns, "path"),
+					       "joining an existing namespace is not supported");
 		s->clone_flags |= ns_types[k].flag;
 	}
 	return 0;
@@ -462,7 +449,7 @@ static int parse_sysctls(const kiln_json_t *config, struct agent_spec *s, kiln_e
 		if (kiln_json_get_string(v, "", &value, err) < 0)
 			return -1;
 		if (key[0] == '\0' || strstr(key, "..") != NULL || strchr(key, '/') != NULL)
-			return spec_error(err, v, "invalid sysctl name");
+			return kiln_json_error(err, v, "invalid sysctl name");
 		s->sysctls[s->nsysctls].key = xstrdup(key);
 		s->sysctls[s->nsysctls].value = xstrdup(value);
 		s->nsysctls++;
@@ -477,11 +464,11 @@ int agent_spec_parse(const kiln_json_t *config, struct agent_spec *s, kiln_error
 
 	memset(s, 0, sizeof(*s));
 	if (!kiln_json_is_object(config))
-		return spec_error(err, config, "expected object");
+		return kiln_error_make(err, 0, "spec: expected object");
 	if (kiln_json_get_object(config, "process", &proc, err) < 0)
 		return -1;
 	if (proc == NULL)
-		return spec_error(err, config, "process: missing");
+		return kiln_json_error(err, config, "process: missing");
 	if (agent_process_parse(proc, &s->process, err) < 0)
 		return -1;
 	if (kiln_json_get_string(config, "hostname", &hostname, err) < 0)
@@ -496,8 +483,8 @@ int agent_spec_parse(const kiln_json_t *config, struct agent_spec *s, kiln_error
 	    get_strv(config, "linux.readonlyPaths", &s->readonly_paths, &s->nreadonly, err) < 0)
 		return -1;
 	if (s->hostname != NULL && !(s->clone_flags & CLONE_NEWUTS))
-		return spec_error(err, kiln_json_get(config, "hostname"),
-				  "needs a uts namespace (linux.namespaces)");
+		return kiln_json_error(err, kiln_json_get(config, "hostname"),
+				       "needs a uts namespace (linux.namespaces)");
 	if (agent_seccomp_parse(kiln_json_get(kiln_json_get(config, "linux"), "seccomp"),
 				&s->seccomp, err) < 0)
 		return -1;

@@ -472,18 +472,16 @@ char *kiln_json_path(const kiln_json_t *node)
 
 /* ---- typed getters ---- */
 
-/* Sets *err to "<path of node>: <what>", or just "<what>" at the root. */
-__attribute__((format(printf, 3, 4))) static int
-node_error(kiln_error_t *err, const kiln_json_t *node, const char *fmt, ...)
+int kiln_json_error(kiln_error_t *err, const kiln_json_t *node, const char *fmt, ...)
 {
-	cleanup_free char *path = kiln_json_path(node);
+	cleanup_free char *path = node ? kiln_json_path(node) : NULL;
 	cleanup_free char *what = NULL;
 	va_list ap;
 
 	va_start(ap, fmt);
 	what = xvasprintf(fmt, ap);
 	va_end(ap);
-	if (*path == '\0')
+	if (path == NULL || *path == '\0')
 		return kiln_error_make(err, 0, "%s", what);
 	return kiln_error_make(err, 0, "%s: %s", path, what);
 }
@@ -564,7 +562,7 @@ static int json_lookup(const kiln_json_t *node, const char *path, const kiln_jso
 
 			path_index(&p, &idx);
 			if (node->type != KILN_JSON_ARRAY)
-				return node_error(err, node, "expected array");
+				return kiln_json_error(err, node, "expected array");
 			node = kiln_json_array_get(node, idx);
 		} else {
 			size_t n;
@@ -573,7 +571,7 @@ static int json_lookup(const kiln_json_t *node, const char *path, const kiln_jso
 				p++;
 			n = path_key_len(p);
 			if (node->type != KILN_JSON_OBJECT)
-				return node_error(err, node, "expected object");
+				return kiln_json_error(err, node, "expected object");
 			node = json_member(node, p, n);
 			p += n;
 		}
@@ -589,8 +587,9 @@ static int number_range_error(kiln_error_t *err, const kiln_json_t *node)
 	const size_t max = 40;
 
 	if (node->u.str.len > max)
-		return node_error(err, node, "%.*s... is out of range", (int)max, node->u.str.s);
-	return node_error(err, node, "%s is out of range", node->u.str.s);
+		return kiln_json_error(err, node, "%.*s... is out of range", (int)max,
+				       node->u.str.s);
+	return kiln_json_error(err, node, "%s is out of range", node->u.str.s);
 }
 
 /* Magnitude and sign of an integer literal (already validated by the
@@ -623,9 +622,9 @@ int kiln_json_get_string(const kiln_json_t *node, const char *path, const char *
 	if (n == NULL)
 		return 1;
 	if (n->type != KILN_JSON_STRING)
-		return node_error(err, n, "expected string");
+		return kiln_json_error(err, n, "expected string");
 	if (memchr(n->u.str.s, '\0', n->u.str.len) != NULL)
-		return node_error(err, n, "string contains a NUL character");
+		return kiln_json_error(err, n, "string contains a NUL character");
 	*out = n->u.str.s;
 	return 0;
 }
@@ -639,7 +638,7 @@ int kiln_json_get_bool(const kiln_json_t *node, const char *path, bool *out, kil
 	if (n == NULL)
 		return 1;
 	if (n->type != KILN_JSON_BOOL)
-		return node_error(err, n, "expected boolean");
+		return kiln_json_error(err, n, "expected boolean");
 	*out = n->u.b;
 	return 0;
 }
@@ -655,7 +654,7 @@ int kiln_json_get_int64(const kiln_json_t *node, const char *path, int64_t *out,
 	if (n == NULL)
 		return 1;
 	if (!kiln_json_is_integer(n))
-		return node_error(err, n, "expected integer");
+		return kiln_json_error(err, n, "expected integer");
 	if (!integer_parse(n->u.str.s, &neg, &mag))
 		return number_range_error(err, n);
 	if (neg) {
@@ -683,7 +682,7 @@ static int json_get_unsigned(const kiln_json_t *node, const char *path, uint64_t
 	if (n == NULL)
 		return 1;
 	if (!kiln_json_is_integer(n))
-		return node_error(err, n, "expected unsigned integer");
+		return kiln_json_error(err, n, "expected unsigned integer");
 	/* "-0" is zero, any other negative number is below the range. */
 	if (!integer_parse(n->u.str.s, &neg, &mag) || (neg && mag != 0) || mag > max)
 		return number_range_error(err, n);
@@ -718,7 +717,7 @@ int kiln_json_get_double(const kiln_json_t *node, const char *path, double *out,
 	if (n == NULL)
 		return 1;
 	if (n->type != KILN_JSON_NUMBER)
-		return node_error(err, n, "expected number");
+		return kiln_json_error(err, n, "expected number");
 	/* kiln never calls setlocale(), so strtod's decimal point is '.'.
 	 * Underflow to zero or a subnormal is fine; overflow is not. */
 	v = strtod(n->u.str.s, NULL);
@@ -738,7 +737,7 @@ static int json_get_container(const kiln_json_t *node, const char *path, enum ki
 	if (n == NULL)
 		return 1;
 	if (n->type != type)
-		return node_error(err, n, "expected %s", kiln_json_type_name(type));
+		return kiln_json_error(err, n, "expected %s", kiln_json_type_name(type));
 	*out = n;
 	return 0;
 }

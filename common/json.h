@@ -76,6 +76,11 @@ const kiln_json_t *kiln_json_object_value(const kiln_json_t *node, size_t i);
  * "" for the root. For callers composing their own messages. */
 char *kiln_json_path(const kiln_json_t *node);
 
+/* For validators: sets *err to "<path of node>: <what>" (just "<what>" at
+ * the root or for a NULL node) and returns -1, like kiln_error_make. */
+__attribute__((format(printf, 3, 4))) int
+kiln_json_error(kiln_error_t *err, const kiln_json_t *node, const char *fmt, ...);
+
 /* Typed getters. path is relative to node: keys separated by '.', array
  * indexes as "[N]" ("process.user.uid", "mounts[2].destination", "[0]"); ""
  * means node itself. They return

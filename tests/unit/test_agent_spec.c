@@ -157,7 +157,7 @@ static int test_mount_options(void)
 static int test_errors(void)
 {
 	CHECK_SPEC_FAILS("[]", "spec: expected object");
-	CHECK_SPEC_FAILS("{}", "spec: process: missing");
+	CHECK_SPEC_FAILS("{}", "process: missing");
 	CHECK_SPEC_FAILS("{\"process\":{\"args\":[]}}", "process: args: must name a program");
 	CHECK_SPEC_FAILS("{\"process\":{\"args\":[\"a\",1]}}", "process.args[1]: expected string");
 	CHECK_SPEC_FAILS("{\"process\":{\"args\":[\"a\"],\"cwd\":\"rel\"}}",
