@@ -165,7 +165,26 @@ static int vmm_add_devices(struct vmm *v, const struct vmm_config *cfg, kiln_err
 	return r;
 }
 
+static int vmm_boot_once(struct vmm *v, const struct vmm_config *cfg, kiln_error_t *err);
+
+/* Devices cannot be taken off the buses and the event loop while the VMM
+ * runs, so a start that failed after building part of the VM cannot be
+ * retried in this process. */
 int vmm_boot(struct vmm *v, const struct vmm_config *cfg, kiln_error_t *err)
+{
+	int r;
+
+	if (v->boot_failed)
+		return kiln_error_make(err, 0,
+				       "an earlier InstanceStart failed after building part of the "
+				       "microVM; start a new kiln-vmm");
+	r = vmm_boot_once(v, cfg, err);
+	if (r < 0 && v->m.kvm_fd >= 0)
+		v->boot_failed = true;
+	return r;
+}
+
+static int vmm_boot_once(struct vmm *v, const struct vmm_config *cfg, kiln_error_t *err)
 {
 	cleanup_free struct kvm_cpuid2 *cpuid = NULL;
 	struct acpi_layout layout;

@@ -27,6 +27,7 @@ struct vmm {
 	struct vcpu vcpus[VMM_MAX_VCPUS];
 	struct vcpu_ctl ctl;
 	bool booted;
+	bool boot_failed; /* after building part of the VM: no retry */
 	bool paused;
 
 	struct serial *serial;

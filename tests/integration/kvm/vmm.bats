@@ -143,3 +143,24 @@ value() {
 	[ "$status" -eq 1 ]
 	[[ "$output" == *"junk is neither a bzImage nor an ELF vmlinux"* ]]
 }
+
+@test "vmm: after an InstanceStart that failed midway, a retry is refused with a reason" {
+	SOCK=$BATS_TEST_TMPDIR/api.sock
+	head -c 4096 /dev/urandom >"$BATS_TEST_TMPDIR/junk"
+	"$KILN_VMM" --api-sock "$SOCK" >"$BATS_TEST_TMPDIR/console" 2>&1 &
+	pid=$!
+	wait_until 10 test -S "$SOCK"
+	api PUT /boot-source "{\"kernel_image_path\": \"$BATS_TEST_TMPDIR/junk\"}"
+	[ "$code" = 204 ]
+	api PUT /actions '{"action_type": "InstanceStart"}'
+	[ "$code" = 400 ]
+	[[ "$body" == *"neither a bzImage nor an ELF vmlinux"* ]]
+	api GET /
+	[[ "$body" == *'"state":"Not started"'* ]]
+	api PUT /actions '{"action_type": "InstanceStart"}'
+	[ "$code" = 400 ]
+	[[ "$body" == *"start a new kiln-vmm"* ]]
+	kill -TERM "$pid"
+	vmm_wait "$pid" 30
+	[ "$status" -eq 0 ]
+}
