@@ -13,6 +13,7 @@
 #include "common/io.h"
 #include "common/util.h"
 #include "tests/unit/tap.h"
+#include "tests/unit/tmpdir.h"
 #include "vmm/acpi/acpi.h"
 #include "vmm/acpi/aml.h"
 #include "vmm/machine.h"
@@ -720,28 +721,6 @@ static int test_small_guest(void)
 	return TAP_PASS;
 }
 
-static void tmpdir_remove(char **dir)
-{
-	cleanup_closedir DIR *d = NULL;
-	struct dirent *de;
-
-	if (*dir == NULL)
-		return;
-	d = opendir(*dir);
-	while (d != NULL && (de = readdir(d)) != NULL) {
-		cleanup_free char *p = NULL;
-
-		if (streq(de->d_name, ".") || streq(de->d_name, ".."))
-			continue;
-		p = xasprintf("%s/%s", *dir, de->d_name);
-		unlink(p);
-	}
-	rmdir(*dir);
-	free(*dir);
-	*dir = NULL;
-}
-#define cleanup_tmpdir __attribute__((cleanup(tmpdir_remove)))
-
 /* Runs a shell command in dir with its output in dir/<log>; returns its
  * exit status (-1 if it did not exit) and the output in *out. */
 static int run_logged(const char *dir, const char *cmd, const char *log, char **out)
@@ -777,7 +756,6 @@ static int test_iasl(void)
 				.nr_virtio = MACHINE_VIRTIO_MAX,
 				.serial = true,
 				.i8042 = true};
-	char tmpl[] = "/tmp/kiln-test-acpi.XXXXXX";
 	struct tables t;
 	int st;
 
@@ -787,8 +765,8 @@ static int test_iasl(void)
 	}
 	TAP_CHECK(gmem_init(&m, MEM_SIZE, NULL) == 0);
 	TAP_CHECK(tables_build(&m, &l, &t) == 0);
-	TAP_CHECK(mkdtemp(tmpl) != NULL);
-	dir = xstrdup(tmpl);
+	dir = test_tmpdir_make("acpi");
+	TAP_CHECK(dir != NULL);
 	TAP_CHECK(table_dump(dir, "xsdt.dat", t.xsdt, le32(t.xsdt + 4)) == 0);
 	TAP_CHECK(table_dump(dir, "facp.dat", t.fadt, le32(t.fadt + 4)) == 0);
 	TAP_CHECK(table_dump(dir, "apic.dat", t.madt, le32(t.madt + 4)) == 0);

@@ -16,40 +16,9 @@
 #include "common/io.h"
 #include "common/util.h"
 #include "tests/unit/tap.h"
+#include "tests/unit/tmpdir.h"
 
 #define BIG_LEN ((size_t)3 << 20)
-
-/* A scratch directory per test, removed (with its plain files) at the end. */
-static char *tmpdir_make(void)
-{
-	char tmpl[] = "/tmp/kiln-test-io.XXXXXX";
-
-	if (mkdtemp(tmpl) == NULL)
-		return NULL;
-	return xstrdup(tmpl);
-}
-
-static void tmpdir_remove(char **dir)
-{
-	cleanup_closedir DIR *d = NULL;
-	struct dirent *de;
-
-	if (*dir == NULL)
-		return;
-	d = opendir(*dir);
-	while (d != NULL && (de = readdir(d)) != NULL) {
-		cleanup_free char *p = NULL;
-
-		if (streq(de->d_name, ".") || streq(de->d_name, ".."))
-			continue;
-		p = xasprintf("%s/%s", *dir, de->d_name);
-		unlink(p);
-	}
-	rmdir(*dir);
-	free(*dir);
-	*dir = NULL;
-}
-#define cleanup_tmpdir __attribute__((cleanup(tmpdir_remove)))
 
 static size_t dir_entries(const char *dir)
 {
@@ -221,7 +190,7 @@ static int test_read_fd_all_big(void)
 
 static int test_read_file(void)
 {
-	cleanup_tmpdir char *dir = tmpdir_make();
+	cleanup_tmpdir char *dir = test_tmpdir_make("io");
 	cleanup_error kiln_error_t err = NULL;
 	cleanup_free char *path = NULL;
 	cleanup_free char *missing = NULL;
@@ -270,7 +239,7 @@ static int test_read_file(void)
 
 static int test_write_file_atomic(void)
 {
-	cleanup_tmpdir char *dir = tmpdir_make();
+	cleanup_tmpdir char *dir = test_tmpdir_make("io");
 	cleanup_error kiln_error_t err = NULL;
 	cleanup_free char *path = NULL;
 	cleanup_free char *buf = NULL;
@@ -430,7 +399,7 @@ static int test_nonblock_cloexec(void)
 
 static int test_unix_listen_connect(void)
 {
-	cleanup_tmpdir char *dir = tmpdir_make();
+	cleanup_tmpdir char *dir = test_tmpdir_make("io");
 	cleanup_error kiln_error_t err = NULL;
 	cleanup_free char *path = NULL;
 	cleanup_close int lfd = -1;
@@ -467,7 +436,7 @@ static int test_unix_listen_connect(void)
 
 static int test_unix_listen_existing(void)
 {
-	cleanup_tmpdir char *dir = tmpdir_make();
+	cleanup_tmpdir char *dir = test_tmpdir_make("io");
 	cleanup_error kiln_error_t err = NULL;
 	cleanup_free char *path = NULL;
 	cleanup_free char *file = NULL;
