@@ -4,11 +4,11 @@
 #include <errno.h>
 #include <sched.h>
 #include <string.h>
-#include <sys/capability.h>
 #include <sys/mount.h>
 
 #include "agent/spec.h"
 #include "common/util.h"
+#include "oci/names.h"
 
 /* Node path for messages made here ("params.spec.process.rlimits[0]"). */
 static void strv_free(char **v)
@@ -53,28 +53,6 @@ static int get_strv(const kiln_json_t *node, const char *path, char ***out, size
 	return 0;
 }
 
-static const struct {
-	const char *name;
-	int resource;
-} rlimit_names[] = {
-    {"RLIMIT_AS", RLIMIT_AS},
-    {"RLIMIT_CORE", RLIMIT_CORE},
-    {"RLIMIT_CPU", RLIMIT_CPU},
-    {"RLIMIT_DATA", RLIMIT_DATA},
-    {"RLIMIT_FSIZE", RLIMIT_FSIZE},
-    {"RLIMIT_LOCKS", RLIMIT_LOCKS},
-    {"RLIMIT_MEMLOCK", RLIMIT_MEMLOCK},
-    {"RLIMIT_MSGQUEUE", RLIMIT_MSGQUEUE},
-    {"RLIMIT_NICE", RLIMIT_NICE},
-    {"RLIMIT_NOFILE", RLIMIT_NOFILE},
-    {"RLIMIT_NPROC", RLIMIT_NPROC},
-    {"RLIMIT_RSS", RLIMIT_RSS},
-    {"RLIMIT_RTPRIO", RLIMIT_RTPRIO},
-    {"RLIMIT_RTTIME", RLIMIT_RTTIME},
-    {"RLIMIT_SIGPENDING", RLIMIT_SIGPENDING},
-    {"RLIMIT_STACK", RLIMIT_STACK},
-};
-
 static int parse_rlimits(const kiln_json_t *proc, struct agent_process *p, kiln_error_t *err)
 {
 	const kiln_json_t *arr = NULL;
@@ -87,7 +65,7 @@ static int parse_rlimits(const kiln_json_t *proc, struct agent_process *p, kiln_
 		const kiln_json_t *r = kiln_json_array_get(arr, i);
 		const char *type = NULL;
 		uint64_t hard = 0, soft = 0;
-		size_t k;
+		int resource;
 
 		if (!kiln_json_is_object(r))
 			return kiln_json_error(err, r, "expected object");
@@ -98,13 +76,11 @@ static int parse_rlimits(const kiln_json_t *proc, struct agent_process *p, kiln_
 				return -1;
 			return kiln_json_error(err, r, "type, hard and soft are required");
 		}
-		for (k = 0; k < ARRAY_SIZE(rlimit_names); k++)
-			if (streq(rlimit_names[k].name, type))
-				break;
-		if (k == ARRAY_SIZE(rlimit_names))
+		resource = oci_rlimit_from_name(type);
+		if (resource < 0)
 			return kiln_json_error(err, kiln_json_get(r, "type"),
 					       "unknown rlimit \"%s\"", type);
-		p->rlimits[i].resource = rlimit_names[k].resource;
+		p->rlimits[i].resource = resource;
 		p->rlimits[i].limit.rlim_cur = soft;
 		p->rlimits[i].limit.rlim_max = hard;
 	}
@@ -122,11 +98,12 @@ static int parse_capset(const kiln_json_t *caps, const char *name, uint64_t *mas
 	for (size_t i = 0; i < kiln_json_array_len(arr); i++) {
 		const kiln_json_t *c = kiln_json_array_get(arr, i);
 		const char *s = NULL;
-		cap_value_t v;
+		int v;
 
 		if (kiln_json_get_string(c, "", &s, err) < 0)
 			return -1;
-		if (cap_from_name(s, &v) < 0 || v < 0 || v > 63)
+		v = oci_capability_from_name(s);
+		if (v < 0)
 			return kiln_json_error(err, c, "unknown capability \"%s\"", s);
 		*mask |= 1ull << v;
 	}
@@ -236,82 +213,35 @@ void agent_process_release(struct agent_process *p)
 	memset(p, 0, sizeof(*p));
 }
 
-/* mount(8) option names (runc's and crun's table). */
-static const struct {
-	const char *name;
-	bool clear;
-	unsigned long flag;
-} mount_flags[] = {
-    {"defaults", false, 0},
-    {"ro", false, MS_RDONLY},
-    {"rw", true, MS_RDONLY},
-    {"suid", true, MS_NOSUID},
-    {"nosuid", false, MS_NOSUID},
-    {"dev", true, MS_NODEV},
-    {"nodev", false, MS_NODEV},
-    {"exec", true, MS_NOEXEC},
-    {"noexec", false, MS_NOEXEC},
-    {"sync", false, MS_SYNCHRONOUS},
-    {"async", true, MS_SYNCHRONOUS},
-    {"dirsync", false, MS_DIRSYNC},
-    {"remount", false, MS_REMOUNT},
-    {"mand", false, MS_MANDLOCK},
-    {"nomand", true, MS_MANDLOCK},
-    {"atime", true, MS_NOATIME},
-    {"noatime", false, MS_NOATIME},
-    {"diratime", true, MS_NODIRATIME},
-    {"nodiratime", false, MS_NODIRATIME},
-    {"relatime", false, MS_RELATIME},
-    {"norelatime", true, MS_RELATIME},
-    {"strictatime", false, MS_STRICTATIME},
-    {"nostrictatime", true, MS_STRICTATIME},
-    {"silent", false, MS_SILENT},
-    {"loud", true, MS_SILENT},
-};
-
-static const struct {
-	const char *name;
-	unsigned long flag;
-} propagation_flags[] = {
-    {"private", MS_PRIVATE},	   {"rprivate", MS_PRIVATE | MS_REC},
-    {"shared", MS_SHARED},	   {"rshared", MS_SHARED | MS_REC},
-    {"slave", MS_SLAVE},	   {"rslave", MS_SLAVE | MS_REC},
-    {"unbindable", MS_UNBINDABLE}, {"runbindable", MS_UNBINDABLE | MS_REC},
-};
-
 void agent_mount_options(struct agent_mount *m, const char *const *opts, size_t n)
 {
 	char *data = NULL;
 
 	for (size_t i = 0; i < n; i++) {
 		const char *o = opts[i];
-		size_t k;
+		const struct oci_mount_option *mo = oci_mount_option_lookup(o);
 
-		if (streq(o, "bind") || streq(o, "rbind")) {
-			m->bind = true;
-			m->flags |= MS_BIND | (streq(o, "rbind") ? MS_REC : 0);
-			continue;
-		}
-		for (k = 0; k < ARRAY_SIZE(mount_flags); k++)
-			if (streq(o, mount_flags[k].name))
+		if (mo != NULL) {
+			switch (mo->kind) {
+			case OCI_MOUNT_OPT_BIND:
+				m->bind = true;
+				m->flags |= mo->flag;
 				break;
-		if (k < ARRAY_SIZE(mount_flags)) {
-			if (mount_flags[k].clear)
-				m->flags &= ~mount_flags[k].flag;
-			else
-				m->flags |= mount_flags[k].flag;
-			continue;
-		}
-		for (k = 0; k < ARRAY_SIZE(propagation_flags); k++)
-			if (streq(o, propagation_flags[k].name))
+			case OCI_MOUNT_OPT_SET:
+				m->flags |= mo->flag;
 				break;
-		if (k < ARRAY_SIZE(propagation_flags)) {
-			m->propagation = propagation_flags[k].flag;
+			case OCI_MOUNT_OPT_CLEAR:
+				m->flags &= ~mo->flag;
+				break;
+			case OCI_MOUNT_OPT_PROPAGATION:
+				m->propagation = mo->flag;
+				break;
+			case OCI_MOUNT_OPT_RUNTIME:
+				/* For the runtime, not the kernel (podman's). */
+				break;
+			}
 			continue;
 		}
-		/* Options for the runtime, not the kernel (podman's). */
-		if (strncmp(o, "x-", 2) == 0 || streq(o, "tmpcopyup") || streq(o, "notmpcopyup"))
-			continue;
 		if (data == NULL) {
 			data = xstrdup(o);
 		} else {
@@ -387,20 +317,6 @@ static int parse_mounts(const kiln_json_t *config, struct agent_spec *s, kiln_er
 	return 0;
 }
 
-static const struct {
-	const char *type;
-	int flag; /* 0: accepted, nothing to create */
-} ns_types[] = {
-    {"pid", CLONE_NEWPID},
-    {"mount", CLONE_NEWNS},
-    {"uts", CLONE_NEWUTS},
-    {"ipc", CLONE_NEWIPC},
-    {"cgroup", CLONE_NEWCGROUP},
-    /* The VM is the network boundary: a container uses the guest's
-     * network, which is the pod's. */
-    {"network", 0},
-};
-
 static int parse_namespaces(const kiln_json_t *config, struct agent_spec *s, kiln_error_t *err)
 {
 	const kiln_json_t *arr = NULL;
@@ -410,7 +326,7 @@ static int parse_namespaces(const kiln_json_t *config, struct agent_spec *s, kil
 	for (size_t i = 0; i < kiln_json_array_len(arr); i++) {
 		const kiln_json_t *ns = kiln_json_array_get(arr, i);
 		const char *type = NULL, *path = NULL;
-		size_t k;
+		int t, flag;
 
 		if (!kiln_json_is_object(ns))
 			return kiln_json_error(err, ns, "expected object");
@@ -421,16 +337,17 @@ static int parse_namespaces(const kiln_json_t *config, struct agent_spec *s, kil
 		}
 		if (kiln_json_get_string(ns, "path", &path, err) < 0)
 			return -1;
-		for (k = 0; k < ARRAY_SIZE(ns_types); k++)
-			if (streq(ns_types[k].type, type))
-				break;
-		if (k == ARRAY_SIZE(ns_types))
+		t = oci_namespace_from_name(type);
+		if (t < 0 || !oci_namespace_supported(t))
 			return kiln_json_error(err, kiln_json_get(ns, "type"),
 					       "namespace type \"%s\" is not supported", type);
-		if (path != NULL && path[0] != '\0' && ns_types[k].flag != 0)
+		/* The VM is the network boundary: a container uses the guest's
+		 * network, which is the pod's. */
+		flag = t == OCI_NS_NETWORK ? 0 : oci_namespace_clone_flag(t);
+		if (path != NULL && path[0] != '\0' && flag != 0)
 			return kiln_json_error(err, kiln_json_get(ns, "path"),
 					       "joining an existing namespace is not supported");
-		s->clone_flags |= ns_types[k].flag;
+		s->clone_flags |= flag;
 	}
 	return 0;
 }
