@@ -1035,10 +1035,14 @@ static int read_doc(const char *path, char **text, size_t *len, kiln_error_t *er
 {
 	cleanup_close int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 
-	if (fd < 0)
-		return kiln_error_make(err, errno, "%s", path);
-	if (kiln_read_fd_all(fd, OCI_CONFIG_MAX_SIZE, text, len, err) < 0)
-		return kiln_error_wrap(err, "%s", path);
+	if (fd < 0) {
+		kiln_error_make(err, errno, "%s", path);
+		return -1;
+	}
+	if (kiln_read_fd_all(fd, OCI_CONFIG_MAX_SIZE, text, len, err) < 0) {
+		kiln_error_wrap(err, "%s", path);
+		return -1;
+	}
 	return 0;
 }
 

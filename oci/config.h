@@ -14,6 +14,17 @@
  *  - Strings are owned copies; string vectors (struct oci_strv) are
  *    NULL-terminated and, after a parse, never NULL themselves.
  *  - Optional numbers and booleans come with a `present` flag.
+ *
+ * Beyond types, a config is refused for: ociVersion missing or not 1.0.x,
+ * 1.1.x or 1.2.x; root.path missing or empty; a relative mount
+ * destination, hook path, device path or namespace path; a namespace
+ * type, rlimit, capability, seccomp action, operator, architecture or
+ * flag the spec (or this libseccomp, for architectures) does not know; a
+ * namespace type or rlimit given twice; oomScoreAdj outside -1000..1000, a
+ * umask above 07777, a hook timeout <= 0, a seccomp argument index above 5;
+ * an empty annotation key. Whether kiln can honour a valid setting (a user
+ * namespace, SCMP_ACT_NOTIFY) is for the runtime and agent to decide; see
+ * oci_namespace_supported() and features.h.
  */
 #ifndef KILN_OCI_CONFIG_H
 #define KILN_OCI_CONFIG_H
