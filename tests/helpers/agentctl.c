@@ -48,6 +48,7 @@
 #include "common/io.h"
 #include "common/json.h"
 #include "common/util.h"
+#include "proto/client.h"
 #include "proto/proto.h"
 
 #define EXIT_AGENTCTL 125
@@ -72,71 +73,25 @@ __attribute__((noreturn)) static void die_err(kiln_error_t *err, const char *wha
 	die("%s: %s", what, *err && (*err)->msg ? (*err)->msg : "unknown error");
 }
 
-/* A connection to the guest's vsock port through kiln-vmm. */
 static int vsock_connect(unsigned port)
 {
 	kiln_error_t err = NULL;
-	char line[64];
-	size_t n = 0;
-	int fd = kiln_unix_connect(uds_path, &err);
+	int fd = proto_vsock_connect(uds_path, port, &err);
 
 	if (fd < 0)
 		die_err(&err, "connect");
-	snprintf(line, sizeof(line), "CONNECT %u\n", port);
-	if (kiln_write_all(fd, line, strlen(line)) < 0)
-		die("CONNECT %u: %s", port, strerror(errno));
-	for (;;) {
-		char c;
-		ssize_t r = read(fd, &c, 1);
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			die("CONNECT %u: connection closed (no listener in the guest?)", port);
-		if (c == '\n')
-			break;
-		if (n + 1 >= sizeof(line))
-			die("CONNECT %u: reply line too long", port);
-		line[n++] = c;
-	}
-	line[n] = '\0';
-	if (strncmp(line, "OK ", 3) != 0)
-		die("CONNECT %u: unexpected reply \"%s\"", port, line);
 	return fd;
 }
 
-static void send_frame(int fd, char *payload, size_t len)
-{
-	kiln_error_t err = NULL;
-
-	if (proto_frame_write(fd, payload, len, &err) < 0)
-		die_err(&err, "send");
-	free(payload);
-}
-
-/* Reads one reply; exits on an error reply (printing its code and message). */
-static void recv_reply(int fd, struct proto_reply *r, const char *what)
-{
-	kiln_error_t err = NULL;
-	cleanup_free char *buf = NULL;
-	size_t len;
-	int ret = proto_frame_read(fd, &buf, &len, &err);
-
-	if (ret == 1)
-		die("%s: connection closed before the reply", what);
-	if (ret < 0)
-		die_err(&err, what);
-	if (proto_reply_parse(buf, len, r, &err) < 0)
-		die_err(&err, what);
-	if (r->is_error)
-		die("%s: %s: %s", what, r->code_name, r->message ? r->message : "");
-}
-
-/* One request and its reply on connection fd. */
+/* One request and its reply on connection fd; an error reply ends agentctl
+ * with its message. */
 static void call(int fd, char *payload, size_t len, struct proto_reply *r, const char *what)
 {
-	send_frame(fd, payload, len);
-	recv_reply(fd, r, what);
+	struct proto_client c = {.uds = uds_path, .fd = fd};
+	kiln_error_t err = NULL;
+
+	if (proto_client_call(&c, payload, len, r, what, &err) < 0)
+		die_err(&err, what);
 }
 
 static kiln_json_t *load_json(const char *path)
@@ -202,248 +157,27 @@ static unsigned long parse_num(const char *s, unsigned long max, const char *wha
 	return n;
 }
 
-/* ---- Stdio: moving bytes between our fds and the stream connections. */
-
-/* One direction: src -> dst. */
-struct pump {
-	int src, dst;
-	bool src_is_sock, dst_is_sock;
-	bool eof;  /* src ended (or failed) */
-	bool done; /* eof and everything written; dst shut down */
-	char buf[65536];
-	size_t len, off;
-};
-
-static void pump_init(struct pump *p, int src, bool src_sock, int dst, bool dst_sock)
-{
-	memset(p, 0, sizeof(*p));
-	p->src = src;
-	p->dst = dst;
-	p->src_is_sock = src_sock;
-	p->dst_is_sock = dst_sock;
-	if (dst_sock)
-		kiln_set_nonblock(dst, true);
-	if (src_sock)
-		kiln_set_nonblock(src, true);
-}
-
-static void pump_finish(struct pump *p)
-{
-	p->done = true;
-	if (p->dst_is_sock)
-		shutdown(p->dst, SHUT_WR);
-}
-
-static void pump_read(struct pump *p)
-{
-	ssize_t r = read(p->src, p->buf, sizeof(p->buf));
-
-	if (r < 0 && (errno == EINTR || errno == EAGAIN))
-		return;
-	if (r <= 0) {
-		p->eof = true;
-		if (p->len == p->off)
-			pump_finish(p);
-		return;
-	}
-	p->len = (size_t)r;
-	p->off = 0;
-}
-
-static void pump_write(struct pump *p)
-{
-	if (!p->dst_is_sock) {
-		/* our stdout/stderr: blocking is fine */
-		if (kiln_write_all(p->dst, p->buf + p->off, p->len - p->off) < 0)
-			die("write output: %s", strerror(errno));
-		p->off = p->len;
-	} else {
-		ssize_t w = send(p->dst, p->buf + p->off, p->len - p->off, MSG_NOSIGNAL);
-
-		if (w < 0 && (errno == EINTR || errno == EAGAIN))
-			return;
-		if (w < 0) {
-			/* the stream is gone (process ended): drop our input */
-			p->eof = true;
-			p->off = p->len;
-		} else {
-			p->off += (size_t)w;
-		}
-	}
-	if (p->off == p->len) {
-		p->off = p->len = 0;
-		if (p->eof)
-			pump_finish(p);
-	}
-}
-
-/* Runs the pumps until every output pump is done and the wait reply (on
- * ctl, request id wait_id) is in; returns the exit code. Input pumps are
- * abandoned once the wait is answered. */
-static int pump_until_exit(struct pump *pumps, size_t n, bool *is_input, int ctl, uint64_t wait_id)
-{
-	struct proto_decoder dec;
-	bool have_wait = false;
-	int code = 0;
-
-	proto_decoder_init(&dec);
-	kiln_set_nonblock(ctl, true);
-	for (;;) {
-		struct pollfd pfd[16];
-		struct pump *owner[16];
-		size_t np = 0;
-		bool outputs_done = true;
-
-		for (size_t i = 0; i < n; i++)
-			if (!is_input[i] && !pumps[i].done)
-				outputs_done = false;
-		if (outputs_done && have_wait)
-			break;
-		for (size_t i = 0; i < n; i++) {
-			struct pump *p = &pumps[i];
-
-			if (p->done || (is_input[i] && have_wait))
-				continue;
-			if (p->len > p->off)
-				pfd[np] = (struct pollfd){.fd = p->dst, .events = POLLOUT};
-			else if (!p->eof)
-				pfd[np] = (struct pollfd){.fd = p->src, .events = POLLIN};
-			else
-				continue;
-			owner[np++] = p;
-		}
-		if (!have_wait) {
-			pfd[np] = (struct pollfd){.fd = ctl, .events = POLLIN};
-			owner[np++] = NULL;
-		}
-		if (poll(pfd, np, -1) < 0) {
-			if (errno == EINTR)
-				continue;
-			die("poll: %s", strerror(errno));
-		}
-		for (size_t i = 0; i < np; i++) {
-			if (!pfd[i].revents)
-				continue;
-			if (owner[i] == NULL) {
-				char buf[4096];
-				ssize_t r = read(ctl, buf, sizeof(buf));
-				size_t off = 0;
-
-				if (r < 0 && (errno == EINTR || errno == EAGAIN))
-					continue;
-				if (r <= 0)
-					die("wait: control connection closed before the reply");
-				while (off < (size_t)r) {
-					kiln_error_t err = NULL;
-					char *frame = NULL;
-					size_t used, flen;
-					struct proto_reply rep = {0};
-					struct proto_wait_result w;
-					int ret =
-					    proto_decoder_feed(&dec, buf + off, (size_t)r - off,
-							       &used, &frame, &flen, &err);
-
-					if (ret < 0)
-						die_err(&err, "wait");
-					off += used;
-					if (ret == 0)
-						continue;
-					if (proto_reply_parse(frame, flen, &rep, &err) < 0)
-						die_err(&err, "wait");
-					free(frame);
-					if (!rep.has_id || rep.id != wait_id) {
-						proto_reply_release(&rep);
-						continue;
-					}
-					if (rep.is_error)
-						die("wait: %s: %s", rep.code_name,
-						    rep.message ? rep.message : "");
-					if (proto_result_wait(rep.result, &w, &err) < 0)
-						die_err(&err, "wait");
-					code = w.exit_code;
-					have_wait = true;
-					proto_reply_release(&rep);
-				}
-			} else if (owner[i]->len > owner[i]->off) {
-				pump_write(owner[i]);
-			} else {
-				pump_read(owner[i]);
-			}
-		}
-	}
-	proto_decoder_release(&dec);
-	return code;
-}
-
-/* Opens the stdio stream `stream` of (cid, eid) and returns its socket. */
-static int attach(const char *cid, const char *eid, enum proto_stream stream)
-{
-	struct proto_attach a = {.container_id = cid, .exec_id = eid, .stream = stream};
-	struct proto_reply r = {0};
-	size_t len;
-	char *payload = proto_attach_encode(&a, &len);
-	int fd = vsock_connect(PROTO_STDIO_PORT);
-	char what[64];
-
-	snprintf(what, sizeof(what), "attach %s", proto_stream_name(stream));
-	call(fd, payload, len, &r, what);
-	proto_reply_release(&r);
-	return fd;
-}
-
 /* Attaches the streams of a process created with `stdio` (or a terminal),
- * asks for its wait on ctl and pumps until it is answered. start_cid: send
+ * asks for its wait on ctl and relays until it is answered. start_cid: send
  * `start` for that container after attaching (NULL for an exec). */
 static int attach_and_wait(int ctl, const char *cid, const char *eid, bool tty, bool with_stdin,
 			   const char *start_cid)
 {
-	struct pump pumps[3];
-	bool is_input[3];
-	size_t n = 0;
-	struct proto_reply r = {0};
-	struct proto_target_params t = {.container_id = cid, .exec_id = eid};
-	uint64_t wait_id;
-	size_t len;
-	char *payload;
+	struct proto_client c = {.uds = uds_path, .fd = ctl, .next_id = next_id};
+	struct proto_wait_result w;
+	struct proto_relay relay;
+	kiln_error_t err = NULL;
 
-	if (tty) {
-		int fd = attach(cid, eid, PROTO_STREAM_TERMINAL);
-		int dup_fd = dup(fd);
-
-		if (dup_fd < 0)
-			die("dup: %s", strerror(errno));
-		/* output: terminal -> stdout; input: stdin -> terminal (a dup,
-		 * so its shutdown only stops input) */
-		pump_init(&pumps[n], fd, true, STDOUT_FILENO, false);
-		is_input[n++] = false;
-		if (with_stdin) {
-			pump_init(&pumps[n], STDIN_FILENO, false, dup_fd, true);
-			is_input[n++] = true;
-		}
-	} else {
-		if (with_stdin) {
-			pump_init(&pumps[n], STDIN_FILENO, false,
-				  attach(cid, eid, PROTO_STREAM_STDIN), true);
-			is_input[n++] = true;
-		}
-		pump_init(&pumps[n], attach(cid, eid, PROTO_STREAM_STDOUT), true, STDOUT_FILENO,
-			  false);
-		is_input[n++] = false;
-		pump_init(&pumps[n], attach(cid, eid, PROTO_STREAM_STDERR), true, STDERR_FILENO,
-			  false);
-		is_input[n++] = false;
-	}
-	if (start_cid) {
-		struct proto_target_params s = {.container_id = start_cid};
-
-		payload = proto_request_target(next_id++, PROTO_M_START, &s, &len);
-		call(ctl, payload, len, &r, "start");
-		proto_reply_release(&r);
-	}
-	wait_id = next_id++;
-	payload = proto_request_target(wait_id, PROTO_M_WAIT, &t, &len);
-	send_frame(ctl, payload, len);
-	return pump_until_exit(pumps, n, is_input, ctl, wait_id);
+	if (proto_relay_attach(&relay, uds_path, cid, eid, tty, with_stdin ? STDIN_FILENO : -1,
+			       STDOUT_FILENO, STDERR_FILENO, &err) < 0)
+		die_err(&err, "attach");
+	if (start_cid && proto_client_target(&c, PROTO_M_START, start_cid, NULL, &err) < 0)
+		die_err(&err, "start");
+	if (proto_relay_run(&relay, &c, cid, eid, &w, &err) < 0)
+		die_err(&err, "relay");
+	proto_relay_release(&relay);
+	next_id = c.next_id;
+	return w.exit_code;
 }
 
 /* ---- Commands. */
