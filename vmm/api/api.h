@@ -12,10 +12,8 @@
 #include "vmm/api/http.h"
 #include "vmm/config.h"
 
-/* What GET / and GET /version report; the build may define it. */
-#ifndef KILN_VERSION
-#define KILN_VERSION "0.1.0"
-#endif
+/* What GET / and GET /version report. */
+#include "common/version.h"
 
 /* Firecracker's default --id. */
 #define VMM_API_DEFAULT_ID "anonymous-instance"
