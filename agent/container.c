@@ -297,9 +297,13 @@ static int set_caps(const struct agent_process *p, kiln_error_t *err)
 		return kiln_error_make(err, e, "capabilities: set");
 	}
 	cap_free(caps);
+	/* The kernel raises an ambient capability only when it is permitted
+	 * and inheritable too; like runc, one that is not is skipped rather
+	 * than failing the container (runc's default spec lists ambient
+	 * capabilities without inheritable ones). */
 	for (int c = 0; c <= last && c < 64; c++)
 		if ((p->cap_ambient & (1ull << c)) &&
-		    prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, c, 0, 0) < 0)
+		    prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, c, 0, 0) < 0 && errno != EPERM)
 			return kiln_error_make(err, errno, "capabilities: ambient %d", c);
 	return 0;
 }
