@@ -1,0 +1,833 @@
+/* create, start and run: a bundle becomes a disk image and a kiln-vmm
+ * process booting it, with the container created and held in the guest
+ * until start. Whatever fails on the way is undone: no VMM, no state
+ * directory, no image, no cgroup is left behind. */
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <getopt.h>
+#include <poll.h>
+#include <pty.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/io.h"
+#include "common/json.h"
+#include "common/util.h"
+#include "oci/oci.h"
+#include "proto/client.h"
+#include "runtime/runtime.h"
+
+#define READY_FD	3
+#define MIN_GUEST_MIB	128
+#define MAX_GUEST_VCPUS 32
+#define BOOT_ARGS                                                                                  \
+	"console=ttyS0 reboot=k panic=1 pci=off i8042.noaux i8042.nomux i8042.dumbkbd quiet"
+
+struct create_opts {
+	const char *id;
+	const char *bundle;
+	const char *pid_file;
+	const char *console_socket;
+	unsigned long preserve_fds;
+	bool detach; /* create: always; run: --detach */
+	bool keep;   /* run --keep */
+};
+
+/* ---- The disk image. */
+
+static unsigned long long tree_bytes, tree_inodes;
+
+static int count_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+	(void)path;
+	(void)type;
+	(void)ftw;
+	tree_inodes++;
+	/* data rounded to blocks, plus an inode's share of metadata */
+	tree_bytes += ((unsigned long long)st->st_size + 4095) / 4096 * 4096 + 256;
+	return 0;
+}
+
+/* Runs argv, its output kept; a failure names the program and its last
+ * line of output. */
+static int run_tool(char *const argv[], kiln_error_t *err)
+{
+	int pipefd[2];
+	cleanup_free char *out = NULL;
+	int status;
+	pid_t pid;
+	char *last;
+
+	if (pipe2(pipefd, O_CLOEXEC) < 0)
+		return kiln_error_make(err, errno, "pipe");
+	pid = fork();
+	if (pid < 0)
+		return kiln_error_make(err, errno, "fork");
+	if (pid == 0) {
+		dup2(pipefd[1], STDOUT_FILENO);
+		dup2(pipefd[1], STDERR_FILENO);
+		execvp(argv[0], argv);
+		dprintf(STDERR_FILENO, "cannot run %s: %s\n", argv[0], strerror(errno));
+		_exit(127);
+	}
+	close(pipefd[1]);
+	kiln_read_fd_all(pipefd[0], 1 << 20, &out, NULL, NULL);
+	close(pipefd[0]);
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+		return 0;
+	if (out == NULL)
+		out = xstrdup("");
+	while (*out && out[strlen(out) - 1] == '\n')
+		out[strlen(out) - 1] = '\0';
+	last = strrchr(out, '\n');
+	return kiln_error_make(err, 0, "%s failed: %s", argv[0], last ? last + 1 : out);
+}
+
+/* An ext4 image of rootfs with free_mib to spare: the container's disk. */
+static int build_image(const char *rootfs, const char *img, unsigned free_mib, kiln_error_t *err)
+{
+	char size_arg[32], inodes_arg[32];
+	unsigned long long bytes;
+	cleanup_close int fd = -1;
+
+	tree_bytes = tree_inodes = 0;
+	if (nftw(rootfs, count_entry, 64, FTW_PHYS) < 0)
+		return kiln_error_make(err, errno, "root.path %s", rootfs);
+	bytes = tree_bytes + tree_bytes / 8 + (unsigned long long)free_mib * 1048576 + (8u << 20);
+	bytes = (bytes + 1048575) / 1048576 * 1048576;
+	fd = open(img, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0 || ftruncate(fd, (off_t)bytes) < 0)
+		return kiln_error_make(err, errno, "rootfs image %s", img);
+	snprintf(size_arg, sizeof(size_arg), "%lluk", bytes / 1024);
+	snprintf(inodes_arg, sizeof(inodes_arg), "%llu", tree_inodes + tree_inodes / 4 + 4096);
+	{
+		char *const argv[] = {
+		    "mkfs.ext4",      "-q", "-F",	"-O", "^has_journal", "-E",
+		    "root_owner=0:0", "-N", inodes_arg, "-d", (char *)rootfs, (char *)img,
+		    size_arg,	      NULL};
+
+		if (run_tool(argv, err) < 0)
+			return kiln_error_wrap(err, "building the rootfs image");
+	}
+	return 0;
+}
+
+/* ---- VM size: annotations, then linux.resources, then kiln.conf. */
+
+static int annotation_uint(const struct oci_config *cfg, const char *key, unsigned min,
+			   unsigned max, unsigned *out, kiln_error_t *err)
+{
+	const char *v = oci_map_get(&cfg->annotations, key);
+	char *end;
+	unsigned long n;
+
+	if (v == NULL)
+		return 0;
+	errno = 0;
+	n = strtoul(v, &end, 10);
+	if (errno || *end || end == v || n < min || n > max)
+		return kiln_error_make(err, 0, "annotations.%s: expected %u to %u, got \"%s\"", key,
+				       min, max, v);
+	*out = (unsigned)n;
+	return 1;
+}
+
+static int vm_size(const struct oci_config *cfg, const struct kiln_conf *conf, unsigned *vcpus,
+		   unsigned *mib, kiln_error_t *err)
+{
+	const struct oci_resources *res = cfg->linux_spec ? cfg->linux_spec->resources : NULL;
+	int r;
+
+	*vcpus = conf->vcpus;
+	*mib = conf->memory_mib;
+	if (res && res->cpu.quota.present && res->cpu.quota.value > 0) {
+		uint64_t period = res->cpu.period.present && res->cpu.period.value
+				      ? res->cpu.period.value
+				      : 100000;
+		uint64_t n = ((uint64_t)res->cpu.quota.value + period - 1) / period;
+
+		*vcpus = n > MAX_GUEST_VCPUS ? MAX_GUEST_VCPUS : (unsigned)n;
+	}
+	if (res && res->memory.limit.present && res->memory.limit.value > 0) {
+		uint64_t m = ((uint64_t)res->memory.limit.value + 1048575) / 1048576;
+
+		*mib = m < MIN_GUEST_MIB ? MIN_GUEST_MIB : m > (1u << 20) ? 1u << 20 : (unsigned)m;
+	}
+	r = annotation_uint(cfg, "io.kiln.vm.vcpus", 1, MAX_GUEST_VCPUS, vcpus, err);
+	if (r >= 0)
+		r = annotation_uint(cfg, "io.kiln.vm.memory_mib", MIN_GUEST_MIB, 1u << 20, mib,
+				    err);
+	return r < 0 ? r : 0;
+}
+
+/* ---- Files in the state directory. */
+
+static int write_json(const char *path, kiln_json_gen_t *g, kiln_error_t *err)
+{
+	cleanup_free char *out = NULL;
+	size_t len;
+
+	if (kiln_json_gen_finish(g, &out, &len, err) < 0)
+		return -1;
+	return kiln_write_file_atomic(path, out, len, 0600, err);
+}
+
+static void gen_kv(kiln_json_gen_t *g, const char *key, const char *value)
+{
+	kiln_json_gen_key(g, key);
+	kiln_json_gen_string(g, value);
+}
+
+static int write_vm_json(const struct kiln_container *c, const struct kiln_conf *conf,
+			 unsigned vcpus, unsigned mib, bool readonly, kiln_error_t *err)
+{
+	cleanup_json_gen kiln_json_gen_t *g = kiln_json_gen_new(true);
+	cleanup_free char *path = kiln_container_path(c, "vm.json");
+	cleanup_free char *img = kiln_container_path(c, "rootfs.img");
+	cleanup_free char *uds = kiln_container_path(c, "vsock.sock");
+
+	kiln_json_gen_map_open(g);
+	kiln_json_gen_key(g, "boot-source");
+	kiln_json_gen_map_open(g);
+	gen_kv(g, "kernel_image_path", conf->kernel);
+	gen_kv(g, "initrd_path", conf->initramfs);
+	gen_kv(g, "boot_args", BOOT_ARGS);
+	kiln_json_gen_map_close(g);
+	kiln_json_gen_key(g, "machine-config");
+	kiln_json_gen_map_open(g);
+	kiln_json_gen_key(g, "vcpu_count");
+	kiln_json_gen_uint64(g, vcpus);
+	kiln_json_gen_key(g, "mem_size_mib");
+	kiln_json_gen_uint64(g, mib);
+	kiln_json_gen_map_close(g);
+	kiln_json_gen_key(g, "drives");
+	kiln_json_gen_array_open(g);
+	kiln_json_gen_map_open(g);
+	gen_kv(g, "drive_id", "rootfs");
+	gen_kv(g, "path_on_host", img);
+	kiln_json_gen_key(g, "is_root_device");
+	kiln_json_gen_bool(g, false);
+	kiln_json_gen_key(g, "is_read_only");
+	kiln_json_gen_bool(g, readonly);
+	kiln_json_gen_map_close(g);
+	kiln_json_gen_array_close(g);
+	kiln_json_gen_key(g, "vsock");
+	kiln_json_gen_map_open(g);
+	kiln_json_gen_key(g, "guest_cid");
+	kiln_json_gen_uint64(g, 3);
+	gen_kv(g, "uds_path", uds);
+	kiln_json_gen_map_close(g);
+	kiln_json_gen_map_close(g);
+	return write_json(path, g, err);
+}
+
+static int write_container_json(const struct kiln_container *c, const struct kiln_conf *conf,
+				bool readonly, bool terminal, kiln_error_t *err)
+{
+	cleanup_json_gen kiln_json_gen_t *g = kiln_json_gen_new(true);
+	cleanup_free char *path = kiln_container_path(c, "container.json");
+	cleanup_free char *spec = kiln_container_path(c, "config.json");
+
+	kiln_json_gen_map_open(g);
+	gen_kv(g, "id", c->id);
+	gen_kv(g, "spec", spec);
+	gen_kv(g, "drive_id", "rootfs");
+	gen_kv(g, "fstype", "ext4");
+	kiln_json_gen_key(g, "readonly");
+	kiln_json_gen_bool(g, readonly);
+	kiln_json_gen_key(g, "terminal");
+	kiln_json_gen_bool(g, terminal);
+	kiln_json_gen_key(g, "ready_fd");
+	kiln_json_gen_uint64(g, READY_FD);
+	kiln_json_gen_key(g, "boot_timeout_ms");
+	kiln_json_gen_uint64(g, conf->boot_timeout_ms);
+	kiln_json_gen_map_close(g);
+	return write_json(path, g, err);
+}
+
+/* ---- Host cgroup (cgroup v2): the VMM lives in the container's cgroup. */
+
+static char *cgroup_dir(const char *cgroups_path)
+{
+	char *slice, *prefix, *name, *copy;
+	char *out, *dir;
+
+	if (cgroups_path == NULL || *cgroups_path == '\0' ||
+	    access("/sys/fs/cgroup/cgroup.controllers", F_OK) < 0)
+		return NULL;
+	if (!kiln_g.systemd_cgroup || strchr(cgroups_path, ':') == NULL)
+		return xasprintf("/sys/fs/cgroup/%s",
+				 cgroups_path + (cgroups_path[0] == '/' ? 1 : 0));
+	/* systemd's "slice:prefix:name": a-b.slice nests as a.slice/a-b.slice */
+	copy = xstrdup(cgroups_path);
+	slice = copy;
+	prefix = strchr(slice, ':');
+	*prefix++ = '\0';
+	name = strchr(prefix, ':');
+	if (name == NULL) {
+		free(copy);
+		return NULL;
+	}
+	*name++ = '\0';
+	dir = xstrdup("/sys/fs/cgroup");
+	if (*slice && !streq(slice, "-.slice")) {
+		char *end = strstr(slice, ".slice");
+
+		if (end)
+			*end = '\0';
+		for (char *dash = slice;; dash++) {
+			if (*dash == '-' || *dash == '\0') {
+				char *next =
+				    xasprintf("%s/%.*s.slice", dir, (int)(dash - slice), slice);
+
+				free(dir);
+				dir = next;
+				if (*dash == '\0')
+					break;
+			}
+		}
+	}
+	out = *prefix ? xasprintf("%s/%s-%s.scope", dir, prefix, name)
+		      : xasprintf("%s/%s", dir, name);
+	free(dir);
+	free(copy);
+	return out;
+}
+
+static int mkdir_p(const char *path)
+{
+	cleanup_free char *p = xstrdup(path);
+
+	for (char *s = p + 1; *s; s++) {
+		if (*s != '/')
+			continue;
+		*s = '\0';
+		if (mkdir(p, 0755) < 0 && errno != EEXIST)
+			return -errno;
+		*s = '/';
+	}
+	return mkdir(p, 0755) < 0 && errno != EEXIST ? -errno : 0;
+}
+
+/* Lets `update` set limits on the container's cgroup: each ancestor
+ * delegates the cpu, memory and pids controllers (where it can; a
+ * controller the host does not have is left out). */
+static void enable_controllers(const char *cgroup)
+{
+	static const char *const ctl[] = {"+cpu", "+memory", "+pids"};
+	cleanup_free char *p = xstrdup(cgroup);
+	size_t root = strlen("/sys/fs/cgroup");
+
+	for (char *s = p + root; s; s = strchr(s + 1, '/')) {
+		char saved = *s;
+		cleanup_free char *file = NULL;
+
+		*s = '\0';
+		file = xasprintf("%s/cgroup.subtree_control", p);
+		*s = saved;
+		for (size_t i = 0; i < ARRAY_SIZE(ctl); i++) {
+			int fd = open(file, O_WRONLY | O_CLOEXEC);
+
+			if (fd < 0)
+				break;
+			if (write(fd, ctl[i], strlen(ctl[i])) < 0)
+				log_debug("%s: %s: %s", file, ctl[i], strerror(errno));
+			close(fd);
+		}
+	}
+}
+
+/* ---- Starting kiln-vmm. */
+
+struct spawn {
+	const struct kiln_container *c;
+	const struct kiln_conf *conf;
+	const struct oci_config *cfg;
+	int tty_slave; /* -1: our own fds 0-2 */
+	bool new_session;
+};
+
+__attribute__((noreturn)) static void child_fail(const char *what)
+{
+	dprintf(READY_FD, "error %s: %s\n", what, strerror(errno));
+	_exit(127);
+}
+
+/* In the child: enter the spec's network namespace and the cgroup, then
+ * become kiln-vmm. Failures go to the ready pipe like the VMM's own. */
+__attribute__((noreturn)) static void exec_vmm(const struct spawn *s, int ready)
+{
+	const struct oci_linux *l = s->cfg->linux_spec;
+	cleanup_free char *api = kiln_container_path(s->c, "api.sock");
+	cleanup_free char *vm = kiln_container_path(s->c, "vm.json");
+	cleanup_free char *cont = kiln_container_path(s->c, "container.json");
+	cleanup_free char *console = kiln_container_path(s->c, "console.log");
+	cleanup_free char *log = kiln_container_path(s->c, "vmm.log");
+	char *const argv[] = {
+	    s->conf->vmm,    "--id",	   s->c->id,	  "--api-sock", api,
+	    "--config-file", vm,	   "--container", cont,		"--console",
+	    console,	     "--log-path", log,		  NULL};
+
+	if (dup2(ready, READY_FD) < 0)
+		_exit(127);
+	if (s->new_session)
+		setsid();
+	if (s->tty_slave >= 0) {
+		for (int fd = 0; fd < 3; fd++)
+			dup2(s->tty_slave, fd);
+		ioctl(STDIN_FILENO, TIOCSCTTY, 0);
+	}
+	close_range(READY_FD + 1, ~0u, 0);
+	for (size_t i = 0; l && i < l->n_namespaces; i++) {
+		const struct oci_namespace *ns = &l->namespaces[i];
+
+		if (ns->type != OCI_NS_NETWORK)
+			continue;
+		if (ns->path) {
+			int fd = open(ns->path, O_RDONLY | O_CLOEXEC);
+
+			if (fd < 0 || setns(fd, CLONE_NEWNET) < 0)
+				child_fail(ns->path);
+			close(fd);
+		} else if (unshare(CLONE_NEWNET) < 0) {
+			child_fail("new network namespace");
+		}
+	}
+	if (s->c->cgroup) {
+		cleanup_free char *procs = xasprintf("%s/cgroup.procs", s->c->cgroup);
+		int fd = open(procs, O_WRONLY | O_CLOEXEC);
+
+		if (fd < 0 || write(fd, "0", 1) != 1)
+			child_fail(procs);
+		close(fd);
+	}
+	execv(argv[0], argv);
+	child_fail(argv[0]);
+}
+
+/* Reads the VMM's one line: "ok <pid>" or "error <message>". */
+static int wait_ready(int fd, pid_t vmm, unsigned timeout_ms, kiln_error_t *err)
+{
+	char line[1100];
+	size_t n = 0;
+	struct timespec t0, t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		struct pollfd pfd = {.fd = fd, .events = POLLIN};
+		long elapsed;
+		ssize_t r;
+		int p;
+
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		elapsed = (t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000;
+		if (elapsed >= (long)timeout_ms)
+			return kiln_error_make(err, ETIMEDOUT,
+					       "the VM did not report the container created");
+		p = poll(&pfd, 1, (int)(timeout_ms - elapsed));
+		if (p < 0 && errno == EINTR)
+			continue;
+		if (p <= 0)
+			continue;
+		r = read(fd, line + n, sizeof(line) - 1 - n);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		n += (size_t)r;
+		if (memchr(line, '\n', n) || n == sizeof(line) - 1)
+			break;
+	}
+	line[n] = '\0';
+	if (n && line[n - 1] == '\n')
+		line[n - 1] = '\0';
+	if (strncmp(line, "ok ", 3) == 0)
+		return 0;
+	if (strncmp(line, "error ", 6) == 0)
+		return kiln_error_make(err, 0, "%s", line + 6);
+	(void)vmm;
+	return kiln_error_make(err, 0, "kiln-vmm exited before the container was created");
+}
+
+static char *abs_path(const char *base, const char *p)
+{
+	cleanup_free char *joined = NULL;
+	char *r;
+
+	if (p[0] == '/')
+		joined = xstrdup(p);
+	else
+		joined = xasprintf("%s/%s", base, p);
+	r = realpath(joined, NULL);
+	return r ? r : TAKE_PTR(joined);
+}
+
+/* The pty for --console-socket: the master goes to the caller, the slave
+ * becomes the VMM's stdio. */
+static int console_pty(const char *socket_path, int *slave, kiln_error_t *err)
+{
+	cleanup_close int sock = kiln_unix_connect(socket_path, err);
+	cleanup_close int master = -1;
+	int r;
+
+	if (sock < 0)
+		return kiln_error_wrap(err, "--console-socket");
+	if (openpty(&master, slave, NULL, NULL, NULL) < 0)
+		return kiln_error_make(err, errno, "openpty");
+	r = kiln_send_fd(sock, master);
+	if (r < 0) {
+		close(*slave);
+		*slave = -1;
+		return kiln_error_make(err, r, "--console-socket %s: sending the pty", socket_path);
+	}
+	return 0;
+}
+
+/* Creates the container; *vmm_pid is kiln-vmm's pid, a child of this
+ * process (run waits for it). */
+static int do_create(const struct create_opts *o, pid_t *vmm_pid, kiln_error_t *err)
+{
+	cleanup_oci_config struct oci_config *cfg = NULL;
+	struct kiln_conf conf = {0};
+	struct kiln_container c = {0};
+	cleanup_free char *bundle = NULL;
+	cleanup_free char *spec_path = NULL;
+	cleanup_free char *img = NULL;
+	int ready[2] = {-1, -1};
+	int slave = -1;
+	bool made_dir = false, made_cgroup = false;
+	unsigned vcpus, mib;
+	struct stat st;
+	pid_t pid = -1;
+	int r = -1;
+
+	if (kiln_check_id(o->id, err) < 0)
+		return -1;
+	if (o->preserve_fds)
+		return kiln_error_make(err, 0,
+				       "--preserve-fds: host file descriptors cannot be "
+				       "passed into a microVM");
+	bundle = abs_path(".", o->bundle ? o->bundle : ".");
+	if (oci_config_load(bundle, &cfg, err) < 0 || oci_config_check_runnable(cfg, err) < 0)
+		return -1;
+	for (int k = 0; k < OCI_HOOK_COUNT; k++)
+		if (cfg->hooks[k].n)
+			return kiln_error_make(err, 0,
+					       "hooks.%s: hooks are not supported by kiln yet",
+					       oci_hook_name(k));
+	if (cfg->process->terminal && o->detach && !o->console_socket)
+		return kiln_error_make(err, 0,
+				       "process.terminal is set: --console-socket is "
+				       "required when the container is detached");
+	if (kiln_conf_load(&conf, err) < 0)
+		return -1;
+	c.id = xstrdup(o->id);
+	c.dir = xasprintf("%s/%s", kiln_g.root, o->id);
+	c.bundle = xstrdup(bundle);
+	c.rootfs = abs_path(bundle, cfg->root.path);
+	{
+		struct timespec now;
+
+		clock_gettime(CLOCK_REALTIME, &now);
+		c.created = oci_time_rfc3339nano(&now);
+	}
+	if (stat(c.rootfs, &st) < 0 || !S_ISDIR(st.st_mode)) {
+		kiln_error_make(err, stat(c.rootfs, &st) < 0 ? errno : ENOTDIR, "root.path %s",
+				c.rootfs);
+		goto out;
+	}
+	if (vm_size(cfg, &conf, &vcpus, &mib, err) < 0)
+		goto out;
+	if (mkdir_p(kiln_g.root) < 0) {
+		kiln_error_make(err, errno, "--root %s", kiln_g.root);
+		goto out;
+	}
+	if (mkdir(c.dir, 0700) < 0) {
+		if (errno == EEXIST)
+			kiln_error_make(err, EEXIST, "container \"%s\" already exists", o->id);
+		else
+			kiln_error_make(err, errno, "state directory %s", c.dir);
+		goto out;
+	}
+	made_dir = true;
+	spec_path = kiln_container_path(&c, "config.json");
+	img = kiln_container_path(&c, "rootfs.img");
+	if (kiln_write_file_atomic(spec_path, cfg->raw, cfg->raw_len, 0600, err) < 0 ||
+	    build_image(c.rootfs, img, conf.rootfs_free_mib, err) < 0 ||
+	    write_vm_json(&c, &conf, vcpus, mib, cfg->root.readonly, err) < 0 ||
+	    write_container_json(&c, &conf, cfg->root.readonly, cfg->process->terminal, err) < 0)
+		goto out;
+	c.cgroup = cgroup_dir(cfg->linux_spec ? cfg->linux_spec->cgroups_path : NULL);
+	if (c.cgroup) {
+		int e = mkdir_p(c.cgroup);
+
+		if (e < 0) {
+			kiln_error_make(err, e, "cgroup %s", c.cgroup);
+			goto out;
+		}
+		made_cgroup = true;
+		enable_controllers(c.cgroup);
+	}
+	if (cfg->process->terminal && o->console_socket &&
+	    console_pty(o->console_socket, &slave, err) < 0)
+		goto out;
+	if (pipe2(ready, O_CLOEXEC) < 0) {
+		kiln_error_make(err, errno, "pipe");
+		goto out;
+	}
+	{
+		struct spawn s = {.c = &c,
+				  .conf = &conf,
+				  .cfg = cfg,
+				  .tty_slave = slave,
+				  .new_session = o->detach};
+
+		pid = fork();
+		if (pid < 0) {
+			kiln_error_make(err, errno, "fork");
+			goto out;
+		}
+		if (pid == 0)
+			exec_vmm(&s, ready[1]);
+	}
+	close(ready[1]);
+	ready[1] = -1;
+	if (wait_ready(ready[0], pid, conf.boot_timeout_ms + 10000, err) < 0)
+		goto out;
+	c.pid = pid;
+	c.pid_start = kiln_pid_start(pid);
+	if (kiln_container_save(&c, err) < 0)
+		goto out;
+	if (o->pid_file && kiln_write_pid(o->pid_file, pid, err) < 0)
+		goto out;
+	*vmm_pid = pid;
+	r = 0;
+out:
+	if (ready[0] >= 0)
+		close(ready[0]);
+	if (ready[1] >= 0)
+		close(ready[1]);
+	if (slave >= 0)
+		close(slave);
+	if (r < 0) {
+		if (pid > 0) {
+			kill(pid, SIGKILL);
+			waitpid(pid, NULL, 0);
+		}
+		if (made_cgroup)
+			rmdir(c.cgroup);
+		if (made_dir)
+			kiln_remove_tree(c.dir);
+	}
+	kiln_container_release(&c);
+	kiln_conf_release(&conf);
+	return r;
+}
+
+/* ---- Verbs. */
+
+enum {
+	OPT_BUNDLE = 'b',
+	OPT_PID_FILE = 256,
+	OPT_CONSOLE,
+	OPT_NO_PIVOT,
+	OPT_NO_KEYRING,
+	OPT_PRESERVE,
+	OPT_DETACH,
+	OPT_KEEP,
+	OPT_NO_SUBREAPER
+};
+
+static int parse_create(int argc, char **argv, struct create_opts *o, bool is_run,
+			kiln_error_t *err)
+{
+	static const struct option opts[] = {
+	    {"bundle", required_argument, NULL, OPT_BUNDLE},
+	    {"pid-file", required_argument, NULL, OPT_PID_FILE},
+	    {"console-socket", required_argument, NULL, OPT_CONSOLE},
+	    {"no-pivot", no_argument, NULL, OPT_NO_PIVOT},
+	    {"no-new-keyring", no_argument, NULL, OPT_NO_KEYRING},
+	    {"preserve-fds", required_argument, NULL, OPT_PRESERVE},
+	    {"detach", no_argument, NULL, OPT_DETACH},
+	    {"keep", no_argument, NULL, OPT_KEEP},
+	    {"no-subreaper", no_argument, NULL, OPT_NO_SUBREAPER},
+	    {0},
+	};
+	int ch;
+
+	*o = (struct create_opts){.detach = !is_run};
+	optind = 0;
+	opterr = 0;
+	while ((ch = getopt_long_only(argc, argv, "b:d", opts, NULL)) != -1) {
+		switch (ch) {
+		case OPT_BUNDLE:
+			o->bundle = optarg;
+			break;
+		case OPT_PID_FILE:
+			o->pid_file = optarg;
+			break;
+		case OPT_CONSOLE:
+			o->console_socket = optarg;
+			break;
+		case OPT_PRESERVE: {
+			char *end;
+
+			o->preserve_fds = strtoul(optarg, &end, 10);
+			if (*end || end == optarg)
+				return kiln_error_make(err, 0, "--preserve-fds: not a number: %s",
+						       optarg);
+			break;
+		}
+		case 'd':
+		case OPT_DETACH:
+			if (!is_run)
+				goto bad;
+			o->detach = true;
+			break;
+		case OPT_KEEP:
+			if (!is_run)
+				goto bad;
+			o->keep = true;
+			break;
+		case OPT_NO_PIVOT:
+		case OPT_NO_KEYRING:
+		case OPT_NO_SUBREAPER:
+			/* The guest always pivots; no keyrings cross the VM. */
+			break;
+		default:
+		bad:
+			return kiln_error_make(err, 0, "%s: unknown option %s", argv[0],
+					       argv[optind - 1]);
+		}
+	}
+	if (argc - optind != 1)
+		return kiln_error_make(err, 0, "%s: expected exactly one container id", argv[0]);
+	o->id = argv[optind];
+	return 0;
+}
+
+int kiln_cmd_create(int argc, char **argv, kiln_error_t *err)
+{
+	struct create_opts o;
+	pid_t pid;
+
+	if (parse_create(argc, argv, &o, false, err) < 0 || do_create(&o, &pid, err) < 0)
+		return 1;
+	return 0;
+}
+
+static int start_container(struct kiln_container *c, kiln_error_t *err)
+{
+	struct proto_client pc;
+	int r;
+
+	switch (kiln_container_status(c)) {
+	case KILN_CREATED:
+		break;
+	case KILN_STOPPED:
+		return kiln_error_make(err, 0, "cannot start a container that has stopped");
+	default:
+		return kiln_error_make(err, 0, "cannot start an already running container");
+	}
+	if (kiln_agent_open(c, &pc, err) < 0)
+		return -1;
+	r = proto_client_target(&pc, PROTO_M_START, c->id, NULL, err);
+	proto_client_close(&pc);
+	if (r < 0)
+		return r;
+	c->started = true;
+	return kiln_container_save(c, err);
+}
+
+int kiln_cmd_start(int argc, char **argv, kiln_error_t *err)
+{
+	struct kiln_container c;
+	int r;
+
+	if (argc != 2)
+		return kiln_error_make(err, 0, "start: expected exactly one container id"), 1;
+	if (kiln_container_load(argv[1], &c, err) < 0)
+		return 1;
+	r = start_container(&c, err);
+	kiln_container_release(&c);
+	return r < 0 ? 1 : 0;
+}
+
+/* Forwards the signals `kill` would send while waiting for kiln-vmm. */
+static int wait_forwarding(struct kiln_container *c, pid_t pid)
+{
+	static const int fwd[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2};
+	sigset_t set;
+	int sfd, status = 0;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGCHLD);
+	for (size_t i = 0; i < ARRAY_SIZE(fwd); i++)
+		sigaddset(&set, fwd[i]);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+	sfd = signalfd(-1, &set, SFD_CLOEXEC);
+	for (;;) {
+		struct signalfd_siginfo si;
+		pid_t w = waitpid(pid, &status, WNOHANG);
+
+		if (w == pid)
+			break;
+		if (sfd < 0 || read(sfd, &si, sizeof(si)) != sizeof(si))
+			continue;
+		if (si.ssi_signo != SIGCHLD) {
+			struct proto_client pc;
+			kiln_error_t e = NULL;
+
+			if (kiln_agent_open(c, &pc, &e) == 0) {
+				proto_client_signal(&pc, c->id, NULL, (int)si.ssi_signo, false, &e);
+				proto_client_close(&pc);
+			}
+			kiln_error_free(&e);
+		}
+	}
+	if (sfd >= 0)
+		close(sfd);
+	sigprocmask(SIG_UNBLOCK, &set, NULL);
+	if (WIFSIGNALED(status))
+		return 128 + WTERMSIG(status);
+	return WEXITSTATUS(status);
+}
+
+int kiln_cmd_run(int argc, char **argv, kiln_error_t *err)
+{
+	struct create_opts o;
+	struct kiln_container c;
+	pid_t pid;
+	int code;
+
+	if (parse_create(argc, argv, &o, true, err) < 0 || do_create(&o, &pid, err) < 0)
+		return 1;
+	if (kiln_container_load(o.id, &c, err) < 0)
+		return 1;
+	if (start_container(&c, err) < 0) {
+		kiln_container_destroy(&c);
+		kiln_container_release(&c);
+		return 1;
+	}
+	if (o.detach) {
+		kiln_container_release(&c);
+		return 0;
+	}
+	code = wait_forwarding(&c, pid);
+	if (!o.keep)
+		kiln_container_destroy(&c);
+	kiln_container_release(&c);
+	return code;
+}

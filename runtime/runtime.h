@@ -1,0 +1,116 @@
+/* kiln, the OCI runtime CLI: what its verbs share. A container is a state
+ * directory under --root (default /run/kiln/<id>) and one kiln-vmm process
+ * running its microVM in container mode (vmm/supervise.h). */
+#ifndef KILN_RUNTIME_RUNTIME_H
+#define KILN_RUNTIME_RUNTIME_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "common/error.h"
+#include "common/log.h"
+
+#define KILN_DEFAULT_ROOT "/run/kiln"
+#define KILN_CONF_PATH	  "/etc/kiln/kiln.conf"
+
+/* Global options (before the verb). */
+struct kiln_globals {
+	const char *root;
+	const char *log;
+	enum kiln_log_format log_format;
+	bool debug;
+	bool systemd_cgroup;
+};
+
+extern struct kiln_globals kiln_g;
+
+/* ---- Configuration: /etc/kiln/kiln.conf (KILN_CONF overrides the path),
+ * "key = value" lines, '#' comments. Where the guest and the VMM are. */
+struct kiln_conf {
+	char *vmm;	 /* kiln-vmm */
+	char *kernel;	 /* guest kernel (bzImage) */
+	char *initramfs; /* guest image (make guest) */
+	char *kernel_version;
+	unsigned vcpus;
+	unsigned memory_mib;
+	unsigned boot_timeout_ms;
+	unsigned rootfs_free_mib; /* free space in a container's disk */
+};
+
+int kiln_conf_load(struct kiln_conf *c, kiln_error_t *err);
+void kiln_conf_release(struct kiln_conf *c);
+
+/* The version a bzImage announces in its setup header ("6.1.0-56-amd64"),
+ * allocated. */
+int kiln_kernel_version(const char *path, char **out, kiln_error_t *err);
+
+/* ---- Container state (<root>/<id>/state.json). */
+enum kiln_status {
+	KILN_CREATED,
+	KILN_RUNNING,
+	KILN_PAUSED,
+	KILN_STOPPED,
+};
+
+struct kiln_container {
+	char *id;
+	char *dir; /* <root>/<id> */
+	char *bundle;
+	char *rootfs;
+	char *created;		      /* RFC 3339 */
+	char *cgroup;		      /* host cgroup directory, NULL when none */
+	pid_t pid;		      /* kiln-vmm */
+	unsigned long long pid_start; /* /proc/<pid>/stat starttime */
+	bool started;
+	bool paused;
+};
+
+const char *kiln_status_name(enum kiln_status s);
+/* Fails with a runc-style message when there is no such container. */
+int kiln_container_load(const char *id, struct kiln_container *c, kiln_error_t *err);
+int kiln_container_save(const struct kiln_container *c, kiln_error_t *err);
+void kiln_container_release(struct kiln_container *c);
+enum kiln_status kiln_container_status(const struct kiln_container *c);
+/* Paths inside the state directory, allocated. */
+char *kiln_container_path(const struct kiln_container *c, const char *name);
+/* The state document (`kiln state`), allocated. */
+int kiln_container_state_json(const struct kiln_container *c, char **out, kiln_error_t *err);
+/* Removes the state directory and everything in it. */
+int kiln_remove_tree(const char *path);
+/* /proc/<pid>/stat starttime; 0 when the process is gone. */
+unsigned long long kiln_pid_start(pid_t pid);
+int kiln_check_id(const char *id, kiln_error_t *err);
+/* --pid-file: the pid as text, replaced atomically. */
+int kiln_write_pid(const char *path, pid_t pid, kiln_error_t *err);
+
+/* ---- Talking to a container. */
+struct proto_client;
+int kiln_agent_open(const struct kiln_container *c, struct proto_client *pc, kiln_error_t *err);
+/* PATCH /vm {"state": state} on kiln-vmm's API socket. */
+int kiln_vmm_set_state(const struct kiln_container *c, const char *state, kiln_error_t *err);
+/* Kills kiln-vmm (SIGKILL) and waits until it is gone. */
+void kiln_container_kill_vmm(const struct kiln_container *c);
+/* Everything `delete` removes: the VM, the cgroup, the state directory. */
+void kiln_container_destroy(struct kiln_container *c);
+
+int kiln_parse_signal(const char *s, int *sig, kiln_error_t *err);
+
+/* ---- Verbs: each returns the process exit status; errors are reported
+ * through err with status 1. */
+int kiln_cmd_create(int argc, char **argv, kiln_error_t *err);
+int kiln_cmd_run(int argc, char **argv, kiln_error_t *err);
+int kiln_cmd_start(int argc, char **argv, kiln_error_t *err);
+int kiln_cmd_state(int argc, char **argv, kiln_error_t *err);
+int kiln_cmd_kill(int argc, char **argv, kiln_error_t *err);
+int kiln_cmd_delete(int argc, char **argv, kiln_error_t *err);
+int kiln_cmd_exec(int argc, char **argv, kiln_error_t *err);
+int kiln_cmd_ps(int argc, char **argv, kiln_error_t *err);
+int kiln_cmd_list(int argc, char **argv, kiln_error_t *err);
+int kiln_cmd_pause(int argc, char **argv, kiln_error_t *err);
+int kiln_cmd_resume(int argc, char **argv, kiln_error_t *err);
+int kiln_cmd_update(int argc, char **argv, kiln_error_t *err);
+int kiln_cmd_spec(int argc, char **argv, kiln_error_t *err);
+int kiln_cmd_features(int argc, char **argv, kiln_error_t *err);
+
+#endif

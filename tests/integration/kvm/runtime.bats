@@ -1,0 +1,322 @@
+#!/usr/bin/env bats
+# kiln, the OCI runtime CLI, against busybox bundles: every verb, the flags
+# podman and containerd use, and bad input. Each container is a microVM
+# (10-20 s to boot in the emulated host), so the tests that boot one check
+# several things each. Every test ends with nothing left behind: no state
+# directory, no kiln-vmm process, no cgroup. Runs where /dev/kvm works.
+# Container scripts are single-quoted on purpose:
+# shellcheck disable=SC2016
+load ../helpers
+
+KILN=$BUILD/bin/kiln
+RECVTTY=$BUILD/tests/helpers/recvtty
+
+setup_file() {
+	local rootfs=$BATS_FILE_TMPDIR/rootfs
+	mkdir -p "$rootfs/bin" "$rootfs/etc" "$rootfs/proc" "$rootfs/sys" "$rootfs/dev" \
+		"$rootfs/tmp" "$rootfs/root" "$rootfs/home/user"
+	chmod 1777 "$rootfs/tmp"
+	cp /bin/busybox "$rootfs/bin/busybox"
+	for a in $("$rootfs/bin/busybox" --list); do
+		[ "$a" = busybox ] || ln -sf busybox "$rootfs/bin/$a"
+	done
+	printf 'root:x:0:0:root:/root:/bin/sh\nuser:x:1000:1000::/home/user:/bin/sh\n' \
+		>"$rootfs/etc/passwd"
+	printf 'root:x:0:\nuser:x:1000:\n' >"$rootfs/etc/group"
+}
+
+setup() {
+	ROOT=$BATS_TEST_TMPDIR/root
+	K=("$KILN" --root "$ROOT")
+}
+
+teardown() {
+	local id
+	for id in $(ls "$ROOT" 2>/dev/null); do
+		"${K[@]}" delete --force "$id" >/dev/null 2>&1 || true
+	done
+}
+
+# bundle DIR ARGS_JSON [PROCESS_EXTRA_JSON] [TOP_EXTRA_JSON]: a bundle
+# sharing the file's busybox rootfs. The extras are merged into "process"
+# and the top level (jq's *).
+bundle() {
+	mkdir -p "$1"
+	ln -sfn "$BATS_FILE_TMPDIR/rootfs" "$1/rootfs"
+	(cd "$1" && "$KILN" spec)
+	jq --argjson args "$2" --argjson p "${3:-{\}}" --argjson t "${4:-{\}}" \
+		'.process.terminal = false | .process.args = $args | .root.readonly = false
+		 | .process += $p | . * $t' "$1/config.json" >"$1/config.json.new"
+	mv "$1/config.json.new" "$1/config.json"
+}
+
+# Nothing of any container is left: no state, no VMM.
+assert_clean() {
+	local left
+	left=$(ls -A "$ROOT" 2>/dev/null || true)
+	[ -z "$left" ] || { echo "left in $ROOT: $left" >&2; return 1; }
+	! pgrep -f "kiln-vmm .*$ROOT/" >/dev/null || { echo "kiln-vmm still runs" >&2; return 1; }
+}
+
+status_of() {
+	"${K[@]}" state "$1" | jq -r .status
+}
+
+# ---- no VM needed
+
+@test "--version, --help and an unknown command" {
+	run "$KILN" --version
+	[ "$status" -eq 0 ]
+	[[ "$output" == "kiln version "* ]]
+	run "$KILN" --help
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"create"*"exec"*"features"* ]]
+	run "$KILN" frobnicate
+	[ "$status" -eq 1 ]
+	[[ "$output" == *'unknown command "frobnicate"'* ]]
+}
+
+@test "spec writes a config.json that create accepts; a second spec refuses" {
+	cd "$BATS_TEST_TMPDIR"
+	run "$KILN" spec
+	[ "$status" -eq 0 ]
+	[ "$(jq -r .ociVersion config.json)" = 1.2.0 ]
+	[ "$(jq -r '.process.args[0]' config.json)" = sh ]
+	run "$KILN" spec
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"config.json exists"* ]]
+	run "$KILN" spec --bundle "$BATS_TEST_TMPDIR/nope"
+	[ "$status" -eq 1 ]
+}
+
+@test "features reports the spec range and what the guest supports" {
+	run "$KILN" features
+	[ "$status" -eq 0 ]
+	[ "$(jq -r .ociVersionMax <<<"$output")" = 1.2.0 ]
+	[ "$(jq -r '.linux.namespaces | index("pid") != null' <<<"$output")" = true ]
+}
+
+@test "bad bundles: one line naming the problem, status 1, nothing left" {
+	local b=$BATS_TEST_TMPDIR/b
+	run "${K[@]}" create --bundle "$b" c1
+	[ "$status" -eq 1 ]
+	[ "$output" = "kiln: $b/config.json: No such file or directory" ]
+	assert_clean
+
+	mkdir -p "$b"
+	echo '{"ociVersion": "1.0.2", "process": ' >"$b/config.json"
+	run "${K[@]}" create --bundle "$b" c1
+	[ "$status" -eq 1 ]
+	[[ "$output" == "kiln: $b/config.json: "*"JSON"* ]]
+	assert_clean
+
+	bundle "$b" '["true"]' '{}' '{"ociVersion": "0.9.0"}'
+	run "${K[@]}" create --bundle "$b" c1
+	[ "$status" -eq 1 ]
+	[[ "$output" == *'ociVersion: unsupported version "0.9.0"'* ]]
+	assert_clean
+
+	bundle "$b" '["true"]' '{"user": {"uid": "root"}}'
+	run "${K[@]}" create --bundle "$b" c1
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"process.user.uid: expected unsigned integer"* ]]
+
+	bundle "$b" '["true"]' '{}' '{"root": {"path": "missing-rootfs"}}'
+	run "${K[@]}" create --bundle "$b" c1
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"root.path $b/missing-rootfs: No such file or directory"* ]]
+
+	bundle "$b" '[]'
+	run "${K[@]}" create --bundle "$b" c1
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"process.args: must not be empty"* ]]
+
+	bundle "$b" '["true"]' '{"terminal": true}'
+	run "${K[@]}" create --bundle "$b" c1
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"--console-socket is required"* ]]
+
+	bundle "$b" '["true"]' '{}' '{"annotations": {"io.kiln.vm.vcpus": "0"}}'
+	run "${K[@]}" create --bundle "$b" c1
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"annotations.io.kiln.vm.vcpus: expected 1 to 32"* ]]
+	assert_clean
+}
+
+@test "bad ids, unknown containers and signals, --preserve-fds" {
+	local b=$BATS_TEST_TMPDIR/b
+	bundle "$b" '["true"]'
+	run "${K[@]}" create --bundle "$b" ../escape
+	[ "$status" -eq 1 ]
+	[[ "$output" == *'invalid container id "../escape"'* ]]
+	run "${K[@]}" create --bundle "$b" --preserve-fds 1 c1
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"--preserve-fds"* ]]
+	for verb in state start pause resume delete; do
+		run "${K[@]}" "$verb" ghost
+		[ "$status" -eq 1 ]
+		[ "$output" = 'kiln: container "ghost" does not exist' ]
+	done
+	run "${K[@]}" delete --force ghost
+	[ "$status" -eq 0 ]
+	run "${K[@]}" kill ghost NOSUCHSIG
+	[ "$status" -eq 1 ]
+	[ "$output" = 'kiln: unknown signal "NOSUCHSIG"' ]
+	assert_clean
+}
+
+@test "a guest image built for another kernel is refused before any VM boots" {
+	local g=$BATS_TEST_TMPDIR/guest b=$BATS_TEST_TMPDIR/b
+	mkdir -p "$g"
+	ln -s "$BUILD/guest/initramfs.cpio.gz" "$g/initramfs.cpio.gz"
+	printf '0.0.1-other\n%s\n' "$GUEST_KERNEL" >"$g/kernel"
+	echo "initramfs = $g/initramfs.cpio.gz" >"$BATS_TEST_TMPDIR/kiln.conf"
+	bundle "$b" '["true"]'
+	KILN_CONF=$BATS_TEST_TMPDIR/kiln.conf run "${K[@]}" create --bundle "$b" c1
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"but the guest image $g/initramfs.cpio.gz was built for 0.0.1-other"* ]]
+	echo "vcpus = many" >"$BATS_TEST_TMPDIR/kiln.conf"
+	KILN_CONF=$BATS_TEST_TMPDIR/kiln.conf run "${K[@]}" create --bundle "$b" c1
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"kiln.conf:1: vcpus: expected a positive number"* ]]
+	assert_clean
+}
+
+# ---- one VM each
+
+@test "run: stdout and stderr apart, stdin, user/cwd/env/hostname, exit status" {
+	local b=$BATS_TEST_TMPDIR/b
+	bundle "$b" '["sh", "-c", "cat; id -u; pwd; echo $FOO; hostname; echo to-stderr >&2; exit 3"]' \
+		'{"user": {"uid": 1000, "gid": 1000}, "cwd": "/tmp", "env": ["PATH=/bin", "FOO=bar"]}' \
+		'{"hostname": "kiln-test"}'
+	run bash -c "echo from-stdin | '$KILN' --root '$ROOT' run --bundle '$b' r1 2>'$BATS_TEST_TMPDIR/err'"
+	[ "$status" -eq 3 ]
+	[ "$output" = "$(printf 'from-stdin\n1000\n/tmp\nbar\nkiln-test')" ]
+	[ "$(cat "$BATS_TEST_TMPDIR/err")" = to-stderr ]
+	assert_clean
+}
+
+@test "create, state, list, start, exec, ps, pause/resume, kill, delete" {
+	local b=$BATS_TEST_TMPDIR/b out=$BATS_TEST_TMPDIR/out pid
+	bundle "$b" '["sh", "-c", "trap \"echo got TERM; exit 7\" TERM; echo started; while :; do sleep 0.1; done"]' \
+		'{}' '{"linux": {"cgroupsPath": "/kiln-test/c1"}}'
+	"${K[@]}" create --bundle "$b" --pid-file "$BATS_TEST_TMPDIR/pid" c1 >"$out" 2>&1
+	pid=$(cat "$BATS_TEST_TMPDIR/pid")
+	[ "$(cat /proc/"$pid"/comm)" = kiln-vmm ]
+	grep -qx "$pid" /sys/fs/cgroup/kiln-test/c1/cgroup.procs
+	[ "$(status_of c1)" = created ]
+	[ "$("${K[@]}" state c1 | jq -r .pid)" = "$pid" ]
+	[ "$("${K[@]}" state c1 | jq -r .bundle)" = "$b" ]
+	run "${K[@]}" list
+	[[ "${lines[1]}" == "c1 "*"$pid"*created* ]]
+	run "${K[@]}" list --format json
+	[ "$(jq -r '.[0].id' <<<"$output")" = c1 ]
+
+	run "${K[@]}" create --bundle "$b" c1
+	[ "$status" -eq 1 ]
+	[ "$output" = 'kiln: container "c1" already exists' ]
+
+	"${K[@]}" start c1
+	[ "$(status_of c1)" = running ]
+	run "${K[@]}" start c1
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"already running"* ]]
+	wait_until 60 grep -q started "$out"
+
+	run "${K[@]}" exec c1 sh -c 'echo in-exec $FOO; pwd; id -u; exit 5'
+	[ "$status" -eq 5 ]
+	[ "$output" = "$(printf 'in-exec\n/\n0')" ]
+	run "${K[@]}" exec --env FOO=x --cwd /tmp --user 1000:1000 c1 sh -c 'echo $FOO; pwd; id -u'
+	[ "$status" -eq 0 ]
+	[ "$output" = "$(printf 'x\n/tmp\n1000')" ]
+	echo '{"args": ["sh", "-c", "echo from-process-file; exit 4"], "cwd": "/"}' >"$BATS_TEST_TMPDIR/p.json"
+	run "${K[@]}" exec --process "$BATS_TEST_TMPDIR/p.json" c1
+	[ "$status" -eq 4 ]
+	[ "$output" = from-process-file ]
+	"${K[@]}" exec --detach --pid-file "$BATS_TEST_TMPDIR/epid" c1 sh -c 'sleep 1; exit 6'
+	[ -s "$BATS_TEST_TMPDIR/epid" ]
+
+	run "${K[@]}" ps --format json c1
+	[ "$output" = "[$pid]" ]
+	run "${K[@]}" ps c1
+	[[ "${lines[0]}" == *PID* ]]
+	[[ "${lines[1]}" == *" $pid "*kiln-vmm* ]]
+
+	echo '{"memory": {"limit": 1073741824}, "pids": {"limit": 100}}' |
+		"${K[@]}" update --resources - c1
+	[ "$(cat /sys/fs/cgroup/kiln-test/c1/memory.max)" = 1073741824 ]
+	[ "$(cat /sys/fs/cgroup/kiln-test/c1/pids.max)" = 100 ]
+
+	"${K[@]}" pause c1
+	[ "$(status_of c1)" = paused ]
+	"${K[@]}" resume c1
+	[ "$(status_of c1)" = running ]
+
+	run "${K[@]}" delete c1
+	[ "$status" -eq 1 ]
+	[[ "$output" == *'cannot delete container "c1" that is running'* ]]
+
+	"${K[@]}" kill c1 SIGTERM
+	wait_until 60 [ "$(status_of c1)" = stopped ]
+	grep -q "got TERM" "$out"
+	[ "$("${K[@]}" state c1 | jq -r .pid)" = 0 ]
+	run "${K[@]}" kill c1 KILL
+	[ "$status" -eq 1 ]
+	"${K[@]}" delete c1
+	[ ! -e /sys/fs/cgroup/kiln-test/c1 ]
+	assert_clean
+}
+
+@test "run: a workload killed with SIGKILL exits 137; --detach; delete --force" {
+	local b=$BATS_TEST_TMPDIR/b
+	bundle "$b" '["sh", "-c", "echo up; exec sleep 1000"]'
+	"${K[@]}" run --bundle "$b" r1 >"$BATS_TEST_TMPDIR/out" 2>&1 &
+	local runner=$!
+	wait_until 120 grep -q up "$BATS_TEST_TMPDIR/out"
+	"${K[@]}" kill r1 9
+	status=0
+	wait "$runner" || status=$?
+	[ "$status" -eq 137 ]
+	assert_clean
+
+	"${K[@]}" run --detach --bundle "$b" r2 >/dev/null 2>&1
+	[ "$(status_of r2)" = running ]
+	"${K[@]}" delete --force r2
+	assert_clean
+}
+
+@test "terminal: the pty goes to --console-socket and window sizes reach the guest" {
+	local b=$BATS_TEST_TMPDIR/b sock=$BATS_TEST_TMPDIR/tty.sock out=$BATS_TEST_TMPDIR/tty.out
+	bundle "$b" '["sh", "-c", "tty; stty size; while [ \"$(stty size)\" = \"24 80\" ]; do sleep 0.2; done; stty size"]' \
+		'{"terminal": true}'
+	"$RECVTTY" --size 24x80 --resize-after-ms 1500 --resize 40x100 "$sock" \
+		</dev/null >"$out" 2>"$BATS_TEST_TMPDIR/recvtty.err" &
+	local rpid=$!
+	wait_until 10 [ -S "$sock" ]
+	"${K[@]}" create --bundle "$b" --console-socket "$sock" t1
+	"${K[@]}" start t1
+	wait_until 120 grep -q "40 100" "$out"
+	grep -q "^/dev/pts/" "$out"
+	grep -q "24 80" "$out"
+	wait_until 60 [ "$(status_of t1)" = stopped ]
+	wait "$rpid"
+	"${K[@]}" delete t1
+	assert_clean
+}
+
+@test "10 containers at once each finish with their own output and status" {
+	local i pids=()
+	for i in $(seq 1 10); do
+		bundle "$BATS_TEST_TMPDIR/b$i" "[\"sh\", \"-c\", \"echo container-$i; exit $i\"]" \
+			'{}' '{"annotations": {"io.kiln.vm.memory_mib": "128"}}'
+		"${K[@]}" run --bundle "$BATS_TEST_TMPDIR/b$i" "m$i" >"$BATS_TEST_TMPDIR/out$i" 2>&1 &
+		pids+=($!)
+	done
+	for i in $(seq 1 10); do
+		status=0
+		wait "${pids[$((i - 1))]}" || status=$?
+		[ "$status" -eq "$i" ] || { echo "m$i: status $status"; cat "$BATS_TEST_TMPDIR/out$i"; false; }
+		[ "$(cat "$BATS_TEST_TMPDIR/out$i")" = "container-$i" ]
+	done
+	assert_clean
+}
