@@ -282,8 +282,15 @@ int proto_relay_attach(struct proto_relay *r, const char *uds, const char *cid, 
 {
 	memset(r, 0, sizeof(*r));
 	r->socks[0] = r->socks[1] = -1;
-	r->winch_fd = r->tty_fd = -1;
+	r->winch_fd = r->tty_fd = r->raw_fd = -1;
 	r->winch.fd = -1;
+	if (tty && in_fd >= 0 && isatty(in_fd) && tcgetattr(in_fd, &r->saved) == 0) {
+		struct termios raw = r->saved;
+
+		cfmakeraw(&raw);
+		if (tcsetattr(in_fd, TCSANOW, &raw) == 0)
+			r->raw_fd = in_fd;
+	}
 	if (tty) {
 		int fd = attach(uds, cid, eid, PROTO_STREAM_TERMINAL, err);
 
@@ -333,6 +340,9 @@ void proto_relay_release(struct proto_relay *r)
 		p->src = p->dst = -1;
 	}
 	r->n = 0;
+	if (r->raw_fd >= 0)
+		tcsetattr(r->raw_fd, TCSANOW, &r->saved);
+	r->raw_fd = -1;
 	if (r->winch_fd >= 0)
 		close(r->winch_fd);
 	r->winch_fd = -1;

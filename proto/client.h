@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <termios.h>
 
 #include "common/error.h"
 #include "proto/proto.h"
@@ -69,7 +70,17 @@ struct proto_relay {
 	int winch_fd, tty_fd;
 	struct proto_client winch;
 	const char *cid, *eid;
+	/* A terminal in_fd is put in raw mode (the guest's pty does the line
+	 * discipline) and restored on release. */
+	int raw_fd;
+	struct termios saved;
 };
+
+/* A relay that release accepts before attach has run. */
+#define PROTO_RELAY_INIT                                                                           \
+	{                                                                                          \
+		.winch_fd = -1, .tty_fd = -1, .raw_fd = -1, .winch = {.fd = -1 }                   \
+	}
 
 /* Attaches the process's streams (the terminal when tty) and pairs them with
  * in_fd, out_fd and err_fd (err_fd unused with a terminal). */

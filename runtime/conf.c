@@ -56,7 +56,7 @@ static int set_uint(const char *path, unsigned line, const char *key, const char
 static int parse_conf(const char *path, struct kiln_conf *c, kiln_error_t *err)
 {
 	cleanup_free char *text = NULL;
-	char *save = NULL;
+	char *rest, *l;
 	unsigned line = 0;
 
 	if (kiln_read_file(path, 1 << 20, &text, NULL, err) < 0) {
@@ -66,7 +66,8 @@ static int parse_conf(const char *path, struct kiln_conf *c, kiln_error_t *err)
 		}
 		return -1;
 	}
-	for (char *l = strtok_r(text, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
+	rest = text;
+	while ((l = strsep(&rest, "\n")) != NULL) {
 		char *eq, *key, *val;
 		char **str = NULL;
 		unsigned *num = NULL;

@@ -144,8 +144,8 @@ static int annotation_uint(const struct oci_config *cfg, const char *key, unsign
 	return 1;
 }
 
-static int vm_size(const struct oci_config *cfg, const struct kiln_conf *conf, unsigned *vcpus,
-		   unsigned *mib, kiln_error_t *err)
+int kiln_vm_size(const struct oci_config *cfg, const struct kiln_conf *conf, unsigned *vcpus,
+		 unsigned *mib, kiln_error_t *err)
 {
 	const struct oci_resources *res = cfg->linux_spec ? cfg->linux_spec->resources : NULL;
 	int r;
@@ -259,15 +259,14 @@ static int write_container_json(const struct kiln_container *c, const struct kil
 
 /* ---- Host cgroup (cgroup v2): the VMM lives in the container's cgroup. */
 
-static char *cgroup_dir(const char *cgroups_path)
+char *kiln_cgroup_dir(const char *cgroups_path, bool systemd)
 {
 	char *slice, *prefix, *name, *copy;
 	char *out, *dir;
 
-	if (cgroups_path == NULL || *cgroups_path == '\0' ||
-	    access("/sys/fs/cgroup/cgroup.controllers", F_OK) < 0)
+	if (cgroups_path == NULL || *cgroups_path == '\0')
 		return NULL;
-	if (!kiln_g.systemd_cgroup || strchr(cgroups_path, ':') == NULL)
+	if (!systemd || strchr(cgroups_path, ':') == NULL)
 		return xasprintf("/sys/fs/cgroup/%s",
 				 cgroups_path + (cgroups_path[0] == '/' ? 1 : 0));
 	/* systemd's "slice:prefix:name": a-b.slice nests as a.slice/a-b.slice */
@@ -548,7 +547,7 @@ static int do_create(const struct create_opts *o, pid_t *vmm_pid, kiln_error_t *
 				c.rootfs);
 		goto out;
 	}
-	if (vm_size(cfg, &conf, &vcpus, &mib, err) < 0)
+	if (kiln_vm_size(cfg, &conf, &vcpus, &mib, err) < 0)
 		goto out;
 	if (mkdir_p(kiln_g.root) < 0) {
 		kiln_error_make(err, errno, "--root %s", kiln_g.root);
@@ -569,7 +568,10 @@ static int do_create(const struct create_opts *o, pid_t *vmm_pid, kiln_error_t *
 	    write_vm_json(&c, &conf, vcpus, mib, cfg->root.readonly, err) < 0 ||
 	    write_container_json(&c, &conf, cfg->root.readonly, cfg->process->terminal, err) < 0)
 		goto out;
-	c.cgroup = cgroup_dir(cfg->linux_spec ? cfg->linux_spec->cgroups_path : NULL);
+	/* cgroup v2 only; elsewhere the VMM stays in kiln's cgroup */
+	if (access("/sys/fs/cgroup/cgroup.controllers", F_OK) == 0)
+		c.cgroup = kiln_cgroup_dir(cfg->linux_spec ? cfg->linux_spec->cgroups_path : NULL,
+					   kiln_g.systemd_cgroup);
 	if (c.cgroup) {
 		int e = mkdir_p(c.cgroup);
 

@@ -237,7 +237,7 @@ static int exec_and_relay(const struct kiln_container *c, const kiln_json_t *pro
 	cleanup_free char *uds = kiln_container_path(c, "vsock.sock");
 	struct proto_exec_params p = {0};
 	struct proto_client pc = {.fd = -1};
-	struct proto_relay relay = {.winch_fd = -1, .winch = {.fd = -1}};
+	struct proto_relay relay = PROTO_RELAY_INIT;
 	struct proto_wait_result w = {0};
 	char eid[64];
 	struct timespec ts;

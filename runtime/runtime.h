@@ -96,6 +96,17 @@ void kiln_container_destroy(struct kiln_container *c);
 
 int kiln_parse_signal(const char *s, int *sig, kiln_error_t *err);
 
+/* ---- Creating. */
+struct oci_config;
+/* The VM's vCPUs and MiB: annotations io.kiln.vm.vcpus and
+ * io.kiln.vm.memory_mib, else linux.resources (CPU quota/period rounded
+ * up; the memory limit, at least 128 MiB), else kiln.conf. */
+int kiln_vm_size(const struct oci_config *cfg, const struct kiln_conf *conf, unsigned *vcpus,
+		 unsigned *mib, kiln_error_t *err);
+/* linux.cgroupsPath as a directory under /sys/fs/cgroup (systemd's
+ * "slice:prefix:name" with --systemd-cgroup); NULL for none. */
+char *kiln_cgroup_dir(const char *cgroups_path, bool systemd);
+
 /* ---- Verbs: each returns the process exit status; errors are reported
  * through err with status 1. */
 int kiln_cmd_create(int argc, char **argv, kiln_error_t *err);

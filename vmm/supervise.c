@@ -178,7 +178,7 @@ static void *supervise_main(void *arg)
 {
 	struct supervisor *s = arg;
 	struct proto_client c = {.fd = -1};
-	struct proto_relay relay = {.n = 0, .winch_fd = -1, .winch = {.fd = -1}};
+	struct proto_relay relay = PROTO_RELAY_INIT;
 	struct proto_wait_result w = {0};
 	kiln_error_t err = NULL;
 	bool ready = false;

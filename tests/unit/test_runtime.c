@@ -1,0 +1,228 @@
+/* kiln's host-side decisions that need no VM: signal names, VM sizing,
+ * cgroup paths, kiln.conf and the guest image's kernel check. */
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/io.h"
+#include "oci/oci.h"
+#include "runtime/runtime.h"
+#include "tests/unit/tap.h"
+#include "tests/unit/tmpdir.h"
+
+#define cleanup_tmpdir __attribute__((cleanup(test_tmpdir_remove)))
+
+static int test_signals(void)
+{
+	static const struct {
+		const char *in;
+		int want;
+	} ok[] = {{"KILL", SIGKILL}, {"SIGTERM", SIGTERM}, {"sigusr1", SIGUSR1},
+		  {"9", 9},	     {"WINCH", SIGWINCH},  {"64", 64}};
+	static const char *const bad[] = {"0", "65", "FOO", "SIG", "-9", "9x", ""};
+
+	for (size_t i = 0; i < ARRAY_SIZE(ok); i++) {
+		kiln_error_t err = NULL;
+		int sig = -1;
+
+		TAP_CHECK(kiln_parse_signal(ok[i].in, &sig, &err) == 0);
+		TAP_CHECK(sig == ok[i].want);
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		cleanup_error kiln_error_t err = NULL;
+		cleanup_free char *want = xasprintf("unknown signal \"%s\"", bad[i]);
+		int sig = -1;
+
+		TAP_CHECK(kiln_parse_signal(bad[i], &sig, &err) < 0);
+		TAP_CHECK_STR(err->msg, want);
+	}
+	return TAP_PASS;
+}
+
+static struct oci_config *config_with(const char *extra)
+{
+	cleanup_free char *text =
+	    xasprintf("{\"ociVersion\": \"1.2.0\", \"root\": {\"path\": \"r\"}, "
+		      "\"process\": {\"args\": [\"true\"], \"cwd\": \"/\"}%s}",
+		      extra);
+	struct oci_config *c = NULL;
+	kiln_error_t err = NULL;
+
+	if (oci_config_parse(text, strlen(text), &c, &err) < 0) {
+		tap_diag("config: %s", err->msg);
+		kiln_error_free(&err);
+	}
+	return c;
+}
+
+static int size_of(const char *extra, unsigned *vcpus, unsigned *mib, kiln_error_t *err)
+{
+	cleanup_oci_config struct oci_config *c = config_with(extra);
+	struct kiln_conf conf = {.vcpus = 1, .memory_mib = 256};
+
+	if (c == NULL)
+		return -2;
+	return kiln_vm_size(c, &conf, vcpus, mib, err);
+}
+
+static int test_vm_size(void)
+{
+	cleanup_error kiln_error_t err = NULL;
+	unsigned v = 0, m = 0;
+
+	TAP_CHECK(size_of("", &v, &m, &err) == 0);
+	TAP_CHECK(v == 1 && m == 256);
+	TAP_CHECK(size_of(", \"linux\": {\"resources\": {\"cpu\": {\"quota\": 150000, "
+			  "\"period\": 100000}, \"memory\": {\"limit\": 536870912}}}",
+			  &v, &m, &err) == 0);
+	TAP_CHECK(v == 2 && m == 512);
+	/* a limit below what a guest boots in is raised to the minimum */
+	TAP_CHECK(size_of(", \"linux\": {\"resources\": {\"memory\": {\"limit\": 10485760}}}", &v,
+			  &m, &err) == 0);
+	TAP_CHECK(m == 128);
+	/* annotations win */
+	TAP_CHECK(size_of(", \"annotations\": {\"io.kiln.vm.vcpus\": \"4\", "
+			  "\"io.kiln.vm.memory_mib\": \"1024\"}, \"linux\": {\"resources\": "
+			  "{\"cpu\": {\"quota\": 100000}}}",
+			  &v, &m, &err) == 0);
+	TAP_CHECK(v == 4 && m == 1024);
+	TAP_CHECK(size_of(", \"annotations\": {\"io.kiln.vm.vcpus\": \"33\"}", &v, &m, &err) == -1);
+	TAP_CHECK_STR(err->msg, "annotations.io.kiln.vm.vcpus: expected 1 to 32, got \"33\"");
+	TAP_CHECK(size_of(", \"annotations\": {\"io.kiln.vm.memory_mib\": \"lots\"}", &v, &m,
+			  &err) == -1);
+	TAP_CHECK_STR(err->msg,
+		      "annotations.io.kiln.vm.memory_mib: expected 128 to 1048576, got \"lots\"");
+	return TAP_PASS;
+}
+
+static int test_cgroup_dir(void)
+{
+	static const struct {
+		const char *path;
+		bool systemd;
+		const char *want;
+	} cases[] = {
+	    {"/libpod_parent/libpod-abc", false, "/sys/fs/cgroup/libpod_parent/libpod-abc"},
+	    {"relative/x", false, "/sys/fs/cgroup/relative/x"},
+	    {"machine.slice:libpod:abc", true, "/sys/fs/cgroup/machine.slice/libpod-abc.scope"},
+	    {"a-b.slice:p:n", true, "/sys/fs/cgroup/a.slice/a-b.slice/p-n.scope"},
+	    {"-.slice:p:n", true, "/sys/fs/cgroup/p-n.scope"},
+	    {"/plain/path", true, "/sys/fs/cgroup/plain/path"},
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		cleanup_free char *got = kiln_cgroup_dir(cases[i].path, cases[i].systemd);
+
+		TAP_CHECK_STR(got, cases[i].want);
+	}
+	TAP_CHECK(kiln_cgroup_dir(NULL, false) == NULL);
+	TAP_CHECK(kiln_cgroup_dir("", true) == NULL);
+	return TAP_PASS;
+}
+
+static void write_file(const char *dir, const char *name, const void *data, size_t len)
+{
+	cleanup_free char *p = xasprintf("%s/%s", dir, name);
+
+	kiln_write_file_atomic(p, data, len, 0755, NULL);
+}
+
+/* A file with just enough of a bzImage's setup header for its version. */
+static void fake_kernel(const char *dir, const char *version)
+{
+	char img[0x400] = {0};
+	unsigned off = 0x100; /* the string at 0x200 + off */
+
+	memcpy(img + 0x202, "HdrS", 4);
+	img[0x20e] = (char)(off & 0xff);
+	img[0x20f] = (char)(off >> 8);
+	snprintf(img + 0x200 + off, sizeof(img) - 0x200 - off, "%s (builder) #1 SMP", version);
+	write_file(dir, "vmlinuz", img, sizeof(img));
+}
+
+static int load_conf(const char *dir, const char *conf_text, const char *record,
+		     struct kiln_conf *c, kiln_error_t *err)
+{
+	cleanup_free char *conf = xasprintf("%s/kiln.conf", dir);
+
+	write_file(dir, "kiln.conf", conf_text, strlen(conf_text));
+	if (record)
+		write_file(dir, "kernel", record, strlen(record));
+	setenv("KILN_CONF", conf, 1);
+	return kiln_conf_load(c, err);
+}
+
+static int test_conf(void)
+{
+	cleanup_tmpdir char *dir = test_tmpdir_make("runtime");
+	cleanup_free char *text = NULL;
+	cleanup_free char *record = NULL;
+	cleanup_free char *kernel = NULL;
+	cleanup_error kiln_error_t err = NULL;
+	struct kiln_conf c = {0};
+
+	TAP_CHECK(dir != NULL);
+	fake_kernel(dir, "6.1.0-test");
+	write_file(dir, "kiln-vmm", "#!/bin/sh\n", 10);
+	write_file(dir, "initramfs.cpio.gz", "x", 1);
+	kernel = xasprintf("%s/vmlinuz", dir);
+	text = xasprintf("# comment\nvmm = %s/kiln-vmm\ninitramfs = %s/initramfs.cpio.gz\n"
+			 "vcpus = 2  # two\nmemory_mib=512\n",
+			 dir, dir);
+	record = xasprintf("6.1.0-test\n%s\n", kernel);
+	TAP_CHECK(load_conf(dir, text, record, &c, &err) == 0);
+	TAP_CHECK_STR(c.kernel, kernel);
+	TAP_CHECK_STR(c.kernel_version, "6.1.0-test");
+	TAP_CHECK(c.vcpus == 2 && c.memory_mib == 512 && c.boot_timeout_ms == 120000);
+	kiln_conf_release(&c);
+
+	/* the image says another kernel */
+	free(record);
+	record = xasprintf("6.2.0-other\n%s\n", kernel);
+	TAP_CHECK(load_conf(dir, text, record, &c, &err) < 0);
+	TAP_CHECK(strstr(err->msg, "is 6.1.0-test but the guest image") != NULL);
+	TAP_CHECK(strstr(err->msg, "was built for 6.2.0-other") != NULL);
+	kiln_conf_release(&c);
+
+	free(text);
+	text = xasprintf("%s/kiln.conf", dir);
+	{
+		cleanup_free char *want = xasprintf("%s:2: unknown key \"cpus\"", text);
+
+		TAP_CHECK(load_conf(dir, "\ncpus = 2\n", NULL, &c, &err) < 0);
+		TAP_CHECK_STR(err->msg, want);
+		kiln_conf_release(&c);
+	}
+	{
+		cleanup_free char *want =
+		    xasprintf("%s:1: memory_mib: expected a positive number, got \"0\"", text);
+
+		TAP_CHECK(load_conf(dir, "memory_mib = 0\n", NULL, &c, &err) < 0);
+		TAP_CHECK_STR(err->msg, want);
+		kiln_conf_release(&c);
+	}
+	{
+		cleanup_free char *want = xasprintf("%s:1: expected \"key = value\"", text);
+
+		TAP_CHECK(load_conf(dir, "vcpus\n", NULL, &c, &err) < 0);
+		TAP_CHECK_STR(err->msg, want);
+		kiln_conf_release(&c);
+	}
+	{
+		cleanup_free char *junk = xasprintf("%s/junk", dir);
+		cleanup_free char *want = xasprintf("kernel %s: not a bzImage", junk);
+		cleanup_free char *version = NULL;
+
+		write_file(dir, "junk", "not a kernel, just some bytes that are too few", 46);
+		TAP_CHECK(kiln_kernel_version(junk, &version, &err) < 0);
+		TAP_CHECK_STR(err->msg, want);
+	}
+	return TAP_PASS;
+}
+
+TAP_MAIN({"signal names and numbers", test_signals}, {"VM size", test_vm_size},
+	 {"cgroup directories", test_cgroup_dir}, {"kiln.conf and the kernel check", test_conf})
