@@ -54,7 +54,7 @@ $(BUILD)/lib/%.a:
 
 -include $(shell find $(BUILD)/obj $(BUILD)/fuzz -name '*.d' 2>/dev/null)
 
-.PHONY: all check check-unit demo-vm format lint clean install help
+.PHONY: all check check-unit demo demo-vm format lint clean install help
 
 all: $(BINS) $(IMAGES) $(UNIT_TESTS) $(TEST_HELPERS)
 
@@ -63,6 +63,9 @@ check-unit: $(UNIT_TESTS)
 
 check: all fuzz
 	@BUILD=$(BUILD) tests/run
+
+demo: all
+	@packaging/demo
 
 demo-vm: all
 	@packaging/demo-vm
@@ -79,10 +82,14 @@ lint:
 		--inline-suppr --suppress=missingIncludeSystem -I. $(LINT_SRCS) && \
 	clang-tidy --quiet $(LINT_SRCS) -- $(KILN_CFLAGS)
 
-install: $(BINS)
+# The guest image goes where kiln looks next to its binary:
+# PREFIX/share/kiln (see docs/runtime.md).
+install: $(BINS) $(GUEST_IMAGE)
 	@for b in $(BINS); do \
 		install -D -m 0755 $$b $(DESTDIR)$(PREFIX)/bin/$$(basename $$b) || exit 1; \
 	done
+	install -D -m 0644 $(GUEST_IMAGE) $(DESTDIR)$(PREFIX)/share/kiln/initramfs.cpio.gz
+	install -D -m 0644 $(BUILD)/guest/kernel $(DESTDIR)$(PREFIX)/share/kiln/kernel
 
 clean:
 	rm -rf $(BUILD)
@@ -93,6 +100,7 @@ help:
 	@echo "make check-unit unit tests only"
 	@echo "make fuzz       build the libFuzzer targets (tests/run --fuzz runs them)"
 	@echo "make guest      the guest image (kiln-agent + modules) in $(BUILD)/guest"
+	@echo "make demo       run a busybox container in a microVM with kiln run"
 	@echo "make demo-vm    boot a microVM with kiln-vmm and show its console"
 	@echo "make format     clang-format every C file"
 	@echo "make lint       cppcheck + clang-tidy on changed C files"
