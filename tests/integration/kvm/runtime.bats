@@ -43,6 +43,7 @@ teardown() {
 bundle() {
 	mkdir -p "$1"
 	ln -sfn "$BATS_FILE_TMPDIR/rootfs" "$1/rootfs"
+	rm -f "$1/config.json"
 	(cd "$1" && "$KILN" spec)
 	jq --argjson args "$2" --argjson p "${3:-{\}}" --argjson t "${4:-{\}}" \
 		'.process.terminal = false | .process.args = $args | .root.readonly = false
