@@ -128,8 +128,11 @@ int oci_features_json(char **out, size_t *len, kiln_error_t *err)
 	gen_string_member(g, "ociVersionMax", "1.2.0");
 	kiln_json_gen_key(g, "hooks");
 	kiln_json_gen_array_open(g);
+	/* createContainer and startContainer would run inside the VM, where
+	 * the host's programs are not (runtime/hooks.c) */
 	for (int k = 0; k < OCI_HOOK_COUNT; k++)
-		kiln_json_gen_string(g, oci_hook_name(k));
+		if (k != OCI_HOOK_CREATE_CONTAINER && k != OCI_HOOK_START_CONTAINER)
+			kiln_json_gen_string(g, oci_hook_name(k));
 	kiln_json_gen_array_close(g);
 	gen_mount_options(g);
 

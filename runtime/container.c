@@ -234,7 +234,13 @@ void kiln_container_kill_vmm(const struct kiln_container *c)
 
 void kiln_container_destroy(struct kiln_container *c)
 {
+	kiln_error_t err = NULL;
+
 	kiln_container_kill_vmm(c);
+	if (kiln_hooks_run(c, OCI_HOOK_POSTSTOP, &err) < 0) {
+		log_warning("%s", err->msg);
+		kiln_error_free(&err);
+	}
 	if (c->cgroup)
 		rmdir(c->cgroup);
 	kiln_remove_tree(c->dir);

@@ -521,11 +521,8 @@ static int do_create(const struct create_opts *o, pid_t *vmm_pid, kiln_error_t *
 	bundle = abs_path(".", o->bundle ? o->bundle : ".");
 	if (oci_config_load(bundle, &cfg, err) < 0 || oci_config_check_runnable(cfg, err) < 0)
 		return -1;
-	for (int k = 0; k < OCI_HOOK_COUNT; k++)
-		if (cfg->hooks[k].n)
-			return kiln_error_make(err, 0,
-					       "hooks.%s: hooks are not supported by kiln yet",
-					       oci_hook_name(k));
+	if (kiln_hooks_check(cfg, err) < 0)
+		return -1;
 	if (cfg->process->terminal && o->detach && !o->console_socket)
 		return kiln_error_make(err, 0,
 				       "process.terminal is set: --console-socket is "
@@ -613,6 +610,10 @@ static int do_create(const struct create_opts *o, pid_t *vmm_pid, kiln_error_t *
 	if (kiln_container_save(&c, err) < 0)
 		goto out;
 	if (o->pid_file && kiln_write_pid(o->pid_file, pid, err) < 0)
+		goto out;
+	/* runc's order: prestart (deprecated), then createRuntime */
+	if (kiln_hooks_run(&c, OCI_HOOK_PRESTART, err) < 0 ||
+	    kiln_hooks_run(&c, OCI_HOOK_CREATE_RUNTIME, err) < 0)
 		goto out;
 	*vmm_pid = pid;
 	r = 0;
@@ -750,7 +751,14 @@ static int start_container(struct kiln_container *c, kiln_error_t *err)
 	if (r < 0)
 		return r;
 	c->started = true;
-	return kiln_container_save(c, err);
+	if (kiln_container_save(c, err) < 0)
+		return -1;
+	/* a failing poststart hook is reported, the container runs on */
+	if (kiln_hooks_run(c, OCI_HOOK_POSTSTART, err) < 0) {
+		log_warning("%s", (*err)->msg);
+		kiln_error_free(err);
+	}
+	return 0;
 }
 
 int kiln_cmd_start(int argc, char **argv, kiln_error_t *err)

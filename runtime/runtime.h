@@ -107,6 +107,13 @@ int kiln_vm_size(const struct oci_config *cfg, const struct kiln_conf *conf, uns
  * "slice:prefix:name" with --systemd-cgroup); NULL for none. */
 char *kiln_cgroup_dir(const char *cgroups_path, bool systemd);
 
+/* ---- Hooks on the host: prestart, createRuntime, poststart, poststop. */
+enum oci_hook_kind;
+/* Refuses the hooks that would have to run inside the guest. */
+int kiln_hooks_check(const struct oci_config *cfg, kiln_error_t *err);
+/* Runs the container's hooks of one kind, with its state on their stdin. */
+int kiln_hooks_run(const struct kiln_container *c, enum oci_hook_kind kind, kiln_error_t *err);
+
 /* ---- Verbs: each returns the process exit status; errors are reported
  * through err with status 1. */
 int kiln_cmd_create(int argc, char **argv, kiln_error_t *err);

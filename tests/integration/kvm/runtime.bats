@@ -137,6 +137,11 @@ status_of() {
 	[ "$status" -eq 1 ]
 	[[ "$output" == *"--console-socket is required"* ]]
 
+	bundle "$b" '["true"]' '{}' '{"hooks": {"createContainer": [{"path": "/bin/true"}]}}'
+	run "${K[@]}" create --bundle "$b" c1
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"hooks.createContainer: runs inside the container"* ]]
+
 	bundle "$b" '["true"]' '{}' '{"annotations": {"io.kiln.vm.vcpus": "0"}}'
 	run "${K[@]}" create --bundle "$b" c1
 	[ "$status" -eq 1 ]
@@ -199,13 +204,23 @@ status_of() {
 
 @test "create, state, list, start, exec, ps, pause/resume, kill, delete" {
 	local b=$BATS_TEST_TMPDIR/b out=$BATS_TEST_TMPDIR/out pid
+	local h=$BATS_TEST_TMPDIR/hooks
+	mkdir -p "$h"
+	# each host hook saves the state it was given
 	bundle "$b" '["sh", "-c", "trap \"echo got TERM; exit 7\" TERM; echo started; while :; do sleep 0.1; done"]' \
-		'{}' '{"linux": {"cgroupsPath": "/kiln-test/c1"}}'
+		'{}' "{\"linux\": {\"cgroupsPath\": \"/kiln-test/c1\"}, \"hooks\": {
+		  \"prestart\": [{\"path\": \"/bin/sh\", \"args\": [\"sh\", \"-c\", \"cat >$h/prestart\"]}],
+		  \"createRuntime\": [{\"path\": \"/bin/sh\", \"args\": [\"sh\", \"-c\", \"cat >$h/createRuntime\"]}],
+		  \"poststart\": [{\"path\": \"/bin/sh\", \"args\": [\"sh\", \"-c\", \"cat >$h/poststart\"]}],
+		  \"poststop\": [{\"path\": \"/bin/sh\", \"args\": [\"sh\", \"-c\", \"cat >$h/poststop\"]}]}}"
 	"${K[@]}" create --bundle "$b" --pid-file "$BATS_TEST_TMPDIR/pid" c1 >"$out" 2>&1
 	pid=$(cat "$BATS_TEST_TMPDIR/pid")
 	[ "$(cat /proc/"$pid"/comm)" = kiln-vmm ]
 	grep -qx "$pid" /sys/fs/cgroup/kiln-test/c1/cgroup.procs
 	[ "$(status_of c1)" = created ]
+	[ "$(jq -r .status "$h/prestart")" = created ]
+	[ "$(jq -r .pid "$h/createRuntime")" = "$pid" ]
+	[ ! -e "$h/poststart" ]
 	[ "$("${K[@]}" state c1 | jq -r .pid)" = "$pid" ]
 	[ "$("${K[@]}" state c1 | jq -r .bundle)" = "$b" ]
 	run "${K[@]}" list
@@ -219,6 +234,7 @@ status_of() {
 
 	"${K[@]}" start c1
 	[ "$(status_of c1)" = running ]
+	[ "$(jq -r .status "$h/poststart")" = running ]
 	run "${K[@]}" start c1
 	[ "$status" -eq 1 ]
 	[[ "$output" == *"already running"* ]]
@@ -264,6 +280,7 @@ status_of() {
 	run "${K[@]}" kill c1 KILL
 	[ "$status" -eq 1 ]
 	"${K[@]}" delete c1
+	[ "$(jq -r .status "$h/poststop")" = stopped ]
 	[ ! -e /sys/fs/cgroup/kiln-test/c1 ]
 	assert_clean
 }
