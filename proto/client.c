@@ -453,8 +453,10 @@ int proto_relay_run(struct proto_relay *r, struct proto_client *c, const char *c
 	proto_decoder_init(&dec);
 	kiln_set_nonblock(c->fd, true);
 	for (;;) {
+		/* what each polled fd is: a pump's index, or one of these */
+		enum { OWNER_CTL = -1, OWNER_WINCH = -2 };
 		struct pollfd pfd[8];
-		struct proto_pump *owner[8];
+		int owner[8];
 		size_t np = 0;
 		bool outputs_done = true;
 
@@ -472,15 +474,15 @@ int proto_relay_run(struct proto_relay *r, struct proto_client *c, const char *c
 				pfd[np] = (struct pollfd){.fd = p->dst, .events = POLLOUT};
 			else
 				pfd[np] = (struct pollfd){.fd = p->src, .events = POLLIN};
-			owner[np++] = p;
+			owner[np++] = (int)i;
 		}
 		if (!have_wait) {
 			pfd[np] = (struct pollfd){.fd = c->fd, .events = POLLIN};
-			owner[np++] = NULL;
+			owner[np++] = OWNER_CTL;
 		}
 		if (r->winch_fd >= 0) {
 			pfd[np] = (struct pollfd){.fd = r->winch_fd, .events = POLLIN};
-			owner[np++] = (struct proto_pump *)r; /* marker */
+			owner[np++] = OWNER_WINCH;
 		}
 		if (poll(pfd, np, -1) < 0) {
 			if (errno == EINTR)
@@ -490,16 +492,18 @@ int proto_relay_run(struct proto_relay *r, struct proto_client *c, const char *c
 		}
 		ret = 0;
 		for (size_t i = 0; i < np && ret == 0; i++) {
+			struct proto_pump *p = owner[i] >= 0 ? &r->pumps[owner[i]] : NULL;
+
 			if (!pfd[i].revents)
 				continue;
-			if (owner[i] == NULL)
+			if (owner[i] == OWNER_CTL)
 				ret = read_wait_reply(c->fd, &dec, wait_id, &have_wait, res, err);
-			else if (owner[i] == (struct proto_pump *)r)
+			else if (owner[i] == OWNER_WINCH)
 				on_winch(r);
-			else if (owner[i]->len > owner[i]->off)
-				pump_write(owner[i]);
+			else if (p->len > p->off)
+				pump_write(p);
 			else
-				pump_read(owner[i]);
+				pump_read(p);
 		}
 		if (ret < 0)
 			break;
