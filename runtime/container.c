@@ -339,3 +339,17 @@ int kiln_write_pid(const char *path, pid_t pid, kiln_error_t *err)
 
 	return kiln_write_file_atomic(path, buf, (size_t)n, 0644, err);
 }
+
+int kiln_check_preserve_fds(const char *arg, kiln_error_t *err)
+{
+	char *end;
+	unsigned long n = strtoul(arg, &end, 10);
+
+	if (*end || end == arg)
+		return kiln_error_make(err, 0, "--preserve-fds: not a number: %s", arg);
+	if (n > 0)
+		return kiln_error_make(err, 0,
+				       "--preserve-fds: host file descriptors cannot be "
+				       "passed into a microVM");
+	return 0;
+}

@@ -38,7 +38,6 @@ struct create_opts {
 	const char *bundle;
 	const char *pid_file;
 	const char *console_socket;
-	unsigned long preserve_fds;
 	bool detach; /* create: always; run: --detach */
 	bool keep;   /* run --keep */
 };
@@ -514,10 +513,6 @@ static int do_create(const struct create_opts *o, pid_t *vmm_pid, kiln_error_t *
 
 	if (kiln_check_id(o->id, err) < 0)
 		return -1;
-	if (o->preserve_fds)
-		return kiln_error_make(err, 0,
-				       "--preserve-fds: host file descriptors cannot be "
-				       "passed into a microVM");
 	bundle = abs_path(".", o->bundle ? o->bundle : ".");
 	if (oci_config_load(bundle, &cfg, err) < 0 || oci_config_check_runnable(cfg, err) < 0)
 		return -1;
@@ -684,15 +679,10 @@ static int parse_create(int argc, char **argv, struct create_opts *o, bool is_ru
 		case OPT_CONSOLE:
 			o->console_socket = optarg;
 			break;
-		case OPT_PRESERVE: {
-			char *end;
-
-			o->preserve_fds = strtoul(optarg, &end, 10);
-			if (*end || end == optarg)
-				return kiln_error_make(err, 0, "--preserve-fds: not a number: %s",
-						       optarg);
+		case OPT_PRESERVE:
+			if (kiln_check_preserve_fds(optarg, err) < 0)
+				return -1;
 			break;
-		}
 		case 'd':
 		case OPT_DETACH:
 			if (!is_run)

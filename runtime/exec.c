@@ -29,7 +29,6 @@ struct exec_opts {
 	const char *env[MAX_ENV];
 	size_t n_env;
 	bool detach, tty, has_tty;
-	unsigned long preserve_fds;
 };
 
 enum {
@@ -99,7 +98,8 @@ static int parse_exec(int argc, char **argv, struct exec_opts *o, kiln_error_t *
 			o->cwd = optarg;
 			break;
 		case OPT_PRESERVE:
-			o->preserve_fds = strtoul(optarg, NULL, 10);
+			if (kiln_check_preserve_fds(optarg, err) < 0)
+				return -1;
 			break;
 		case OPT_IGNORED:
 		case OPT_IGNORED_ARG:
@@ -113,10 +113,6 @@ static int parse_exec(int argc, char **argv, struct exec_opts *o, kiln_error_t *
 		return kiln_error_make(err, 0, "exec: expected a container id");
 	if (!o->process && argc - optind < 2)
 		return kiln_error_make(err, 0, "exec: expected a command (or --process FILE)");
-	if (o->preserve_fds)
-		return kiln_error_make(err, 0,
-				       "--preserve-fds: host file descriptors cannot be "
-				       "passed into a microVM");
 	return 0;
 }
 

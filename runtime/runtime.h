@@ -81,6 +81,8 @@ int kiln_remove_tree(const char *path);
 /* /proc/<pid>/stat starttime; 0 when the process is gone. */
 unsigned long long kiln_pid_start(pid_t pid);
 int kiln_check_id(const char *id, kiln_error_t *err);
+/* --preserve-fds N: only 0, as no host fd can cross into the VM. */
+int kiln_check_preserve_fds(const char *arg, kiln_error_t *err);
 /* --pid-file: the pid as text, replaced atomically. */
 int kiln_write_pid(const char *path, pid_t pid, kiln_error_t *err);
 
