@@ -59,7 +59,7 @@ static int count_entry(const char *path, const struct stat *st, int type, struct
 
 /* Runs argv, its output kept; a failure names the program and its last
  * line of output. */
-static int run_tool(char *const argv[], kiln_error_t *err)
+int kiln_run_tool(char *const argv[], kiln_error_t *err)
 {
 	int pipefd[2];
 	cleanup_free char *out = NULL;
@@ -117,7 +117,7 @@ static int build_image(const char *rootfs, const char *img, unsigned free_mib, k
 		    "root_owner=0:0", "-N", inodes_arg, "-d", (char *)rootfs, (char *)img,
 		    size_arg,	      NULL};
 
-		if (run_tool(argv, err) < 0)
+		if (kiln_run_tool(argv, err) < 0)
 			return kiln_error_wrap(err, "building the rootfs image");
 	}
 	return 0;
@@ -237,7 +237,7 @@ static int write_container_json(const struct kiln_container *c, const struct kil
 {
 	cleanup_json_gen kiln_json_gen_t *g = kiln_json_gen_new(true);
 	cleanup_free char *path = kiln_container_path(c, "container.json");
-	cleanup_free char *spec = kiln_container_path(c, "config.json");
+	cleanup_free char *spec = kiln_container_path(c, "guest-spec.json");
 
 	kiln_json_gen_map_open(g);
 	gen_kv(g, "id", c->id);
@@ -503,6 +503,10 @@ static int do_create(const struct create_opts *o, pid_t *vmm_pid, kiln_error_t *
 	cleanup_free char *bundle = NULL;
 	cleanup_free char *spec_path = NULL;
 	cleanup_free char *img = NULL;
+	cleanup_free char *guest_spec = NULL;
+	cleanup_free char *guest_path = NULL;
+	struct kiln_injections inj = {0};
+	size_t guest_len = 0;
 	int ready[2] = {-1, -1};
 	int slave = -1;
 	bool made_dir = false, made_cgroup = false;
@@ -524,6 +528,10 @@ static int do_create(const struct create_opts *o, pid_t *vmm_pid, kiln_error_t *
 				       "required when the container is detached");
 	if (kiln_conf_load(&conf, err) < 0)
 		return -1;
+	if (kiln_guest_spec(cfg, bundle, &guest_spec, &guest_len, &inj, err) < 0) {
+		kiln_conf_release(&conf);
+		return -1;
+	}
 	c.id = xstrdup(o->id);
 	c.dir = xasprintf("%s/%s", kiln_g.root, o->id);
 	c.bundle = xstrdup(bundle);
@@ -555,8 +563,11 @@ static int do_create(const struct create_opts *o, pid_t *vmm_pid, kiln_error_t *
 	made_dir = true;
 	spec_path = kiln_container_path(&c, "config.json");
 	img = kiln_container_path(&c, "rootfs.img");
+	guest_path = kiln_container_path(&c, "guest-spec.json");
 	if (kiln_write_file_atomic(spec_path, cfg->raw, cfg->raw_len, 0600, err) < 0 ||
+	    kiln_write_file_atomic(guest_path, guest_spec, guest_len, 0600, err) < 0 ||
 	    build_image(c.rootfs, img, conf.rootfs_free_mib, err) < 0 ||
+	    kiln_inject_files(img, &inj, err) < 0 ||
 	    write_vm_json(&c, &conf, vcpus, mib, cfg->root.readonly, err) < 0 ||
 	    write_container_json(&c, &conf, cfg->root.readonly, cfg->process->terminal, err) < 0)
 		goto out;
@@ -629,6 +640,7 @@ out:
 		if (made_dir)
 			kiln_remove_tree(c.dir);
 	}
+	kiln_injections_release(&inj);
 	kiln_container_release(&c);
 	kiln_conf_release(&conf);
 	return r;

@@ -5,6 +5,7 @@
 #define KILN_RUNTIME_RUNTIME_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -108,6 +109,25 @@ int kiln_vm_size(const struct oci_config *cfg, const struct kiln_conf *conf, uns
 /* linux.cgroupsPath as a directory under /sys/fs/cgroup (systemd's
  * "slice:prefix:name" with --systemd-cgroup); NULL for none. */
 char *kiln_cgroup_dir(const char *cgroups_path, bool systemd);
+
+/* ---- The guest's copy of the spec: host bind mounts of files become
+ * files copied into the container's disk. */
+struct kiln_injection {
+	char *src; /* host file */
+	char *dst; /* path in the container */
+};
+
+struct kiln_injections {
+	struct kiln_injection *items;
+	size_t n;
+};
+
+int kiln_guest_spec(const struct oci_config *cfg, const char *bundle, char **out, size_t *len,
+		    struct kiln_injections *inj, kiln_error_t *err);
+int kiln_inject_files(const char *img, const struct kiln_injections *inj, kiln_error_t *err);
+void kiln_injections_release(struct kiln_injections *inj);
+/* Runs argv (PATH searched), its output kept for the error message. */
+int kiln_run_tool(char *const argv[], kiln_error_t *err);
 
 /* ---- Hooks on the host: prestart, createRuntime, poststart, poststop. */
 enum oci_hook_kind;

@@ -142,6 +142,12 @@ status_of() {
 	[ "$status" -eq 1 ]
 	[[ "$output" == *"hooks.createContainer: runs inside the container"* ]]
 
+	mkdir -p "$BATS_TEST_TMPDIR/hostdir"
+	bundle "$b" '["true"]' '{}' "{\"mounts\": [{\"destination\": \"/data\", \"type\": \"bind\", \"source\": \"$BATS_TEST_TMPDIR/hostdir\"}]}"
+	run "${K[@]}" create --bundle "$b" c1
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"mounts[0]: bind mount of host directory $BATS_TEST_TMPDIR/hostdir into /data: not supported"* ]]
+
 	bundle "$b" '["true"]' '{}' '{"annotations": {"io.kiln.vm.vcpus": "0"}}'
 	run "${K[@]}" create --bundle "$b" c1
 	[ "$status" -eq 1 ]
@@ -190,14 +196,21 @@ status_of() {
 
 # ---- one VM each
 
-@test "run: stdout and stderr apart, stdin, user/cwd/env/hostname, exit status" {
+@test "run: stdout and stderr apart, stdin, user/cwd/env/hostname, bind-mounted files, exit status" {
 	local b=$BATS_TEST_TMPDIR/b
-	bundle "$b" '["sh", "-c", "cat; id -u; pwd; echo $FOO; hostname; echo to-stderr >&2; exit 3"]' \
+	echo "injected from the host" >"$BATS_TEST_TMPDIR/hostfile"
+	mkdir -p "$BATS_TEST_TMPDIR/shm"
+	# podman's shape: a host file bound onto /etc/..., a host dir onto /dev/shm
+	bundle "$b" '["sh", "-c", "cat; id -u; pwd; echo $FOO; hostname; cat /etc/injected; grep -c \" /dev/shm tmpfs\" /proc/mounts; echo to-stderr >&2; exit 3"]' \
 		'{"user": {"uid": 1000, "gid": 1000}, "cwd": "/tmp", "env": ["PATH=/bin", "FOO=bar"]}' \
-		'{"hostname": "kiln-test"}'
+		"{\"hostname\": \"kiln-test\", \"mounts\": [
+		  {\"destination\": \"/proc\", \"type\": \"proc\", \"source\": \"proc\"},
+		  {\"destination\": \"/etc/injected\", \"type\": \"bind\", \"source\": \"$BATS_TEST_TMPDIR/hostfile\", \"options\": [\"rbind\", \"ro\"]},
+		  {\"destination\": \"/dev/shm\", \"type\": \"bind\", \"source\": \"$BATS_TEST_TMPDIR/shm\", \"options\": [\"rbind\"]}]}"
+	jq -e '.mounts | length == 3' "$b/config.json"
 	run bash -c "echo from-stdin | '$KILN' --root '$ROOT' run --bundle '$b' r1 2>'$BATS_TEST_TMPDIR/err'"
 	[ "$status" -eq 3 ]
-	[ "$output" = "$(printf 'from-stdin\n1000\n/tmp\nbar\nkiln-test')" ]
+	[ "$output" = "$(printf 'from-stdin\n1000\n/tmp\nbar\nkiln-test\ninjected from the host\n1')" ]
 	[ "$(cat "$BATS_TEST_TMPDIR/err")" = to-stderr ]
 	assert_clean
 }
