@@ -1,0 +1,270 @@
+#!/usr/bin/env bats
+# containerd as a real client of the OCI runtime: a private containerd
+# (root, state and sockets in a tmpfs of the suite's own, CRI disabled) runs
+# the busybox image of tests/helpers/mkimage through the stock runc shim,
+# `ctr run --runtime io.containerd.runc.v2 --runc-binary $KILN_TEST_RUNTIME`
+# (default build/bin/kiln). --runc-binary is how ctr sets the shim's
+# BinaryName option; containerd has no daemon-wide BinaryName for ctr's
+# containers (that lives in the CRI plugin's runtimes table, see
+# docs/containerd.md). The suite knows nothing of kiln, so it runs as well
+# with runc or crun (KILN_TEST_RUNTIME=/usr/sbin/runc). Under kiln every
+# task boots a microVM, so the checks share few containers. The last test
+# removes everything and checks no shim, runtime process or state is left.
+# Runs where /dev/kvm works (inside tests/kvmhost/run here).
+# The container scripts are single-quoted on purpose:
+# shellcheck disable=SC2016
+load ../helpers
+bats_require_minimum_version 1.5.0
+
+RUNTIME=${KILN_TEST_RUNTIME:-$BUILD/bin/kiln}
+IMAGE=localhost/kiln-busybox:latest
+NS=kiln-test
+# the runc shim's default runtime root for namespace $NS (options.Root unset)
+RUNTIME_ROOT=/run/containerd/runc/$NS
+# prints the terminal's size once it has one (rows and columns non-zero)
+SIZE_LOOP='i=0; until s=$(stty size 2>/dev/null) && [ "${s%% *}" != 0 ]; do i=$((i+1)); [ $i -lt 100 ] || break; sleep 0.1; done; echo "$s"'
+# bound on one ctr command; a VM boot in the emulated host takes 10-20 s
+CTR_TIMEOUT=${KILN_TEST_TIMEOUT:-240}
+
+setup_file() {
+	# Until the runtime exists every test skips (see setup).
+	[ -x "$RUNTIME" ] || return 0
+	export CDIR=$BATS_FILE_TMPDIR/containerd
+	mkdir -p "$CDIR"
+	# the overlayfs snapshotter cannot work on the emulated host's overlay root
+	mount -t tmpfs -o mode=0711 kiln-test-containerd "$CDIR"
+	cat >"$CDIR/config.toml" <<CONF
+version = 2
+root = "$CDIR/root"
+state = "$CDIR/state"
+disabled_plugins = ["io.containerd.grpc.v1.cri"]
+
+[grpc]
+  address = "$CDIR/containerd.sock"
+
+[ttrpc]
+  address = "$CDIR/containerd.sock.ttrpc"
+
+[debug]
+  address = "$CDIR/debug.sock"
+  level = "info"
+
+[plugins."io.containerd.internal.v1.opt"]
+  path = "$CDIR/opt"
+CONF
+	(containerd --config "$CDIR/config.toml" >"$CDIR/containerd.log" 2>&1 &
+		echo $! >"$CDIR/containerd.pid") 3>&-
+	if ! wait_until 60 ctr --address "$CDIR/containerd.sock" version >/dev/null 2>&1; then
+		echo "containerd did not answer within 60 s; its log:" >&2
+		cat "$CDIR/containerd.log" >&2
+		return 1
+	fi
+	"$TOP/tests/helpers/mkimage" "$BATS_FILE_TMPDIR/busybox.tar" "$IMAGE"
+	c images import "$BATS_FILE_TMPDIR/busybox.tar"
+}
+
+teardown_file() {
+	local pid id
+	[ -n "${CDIR:-}" ] || return 0
+	pid=$(cat "$CDIR/containerd.pid" 2>/dev/null) || true
+	if [ -n "$pid" ]; then
+		for id in $(c tasks ls -q 2>/dev/null); do
+			c tasks kill -s KILL "$id" >/dev/null 2>&1 || true
+			c tasks delete -f "$id" >/dev/null 2>&1 || true
+		done
+		for id in $(c containers ls -q 2>/dev/null); do
+			c containers delete "$id" >/dev/null 2>&1 || true
+		done
+		c images rm "$IMAGE" >/dev/null 2>&1 || true
+		kill -TERM "$pid" 2>/dev/null || true
+		timeout 30 tail --pid="$pid" -f /dev/null || kill -KILL "$pid" 2>/dev/null || true
+	fi
+	umount -l "$CDIR" 2>/dev/null || true
+}
+
+setup() {
+	[ -x "$RUNTIME" ] || skip "no OCI runtime at $RUNTIME (build/bin/kiln is not built yet; KILN_TEST_RUNTIME names another)"
+}
+
+# c ARGS...: ctr on the suite's containerd and namespace, never hanging a test.
+c() {
+	# -k: ctr run forwards SIGTERM to the task, which may ignore it
+	timeout -k 10 "$CTR_TIMEOUT" ctr --address "$CDIR/containerd.sock" --namespace "$NS" "$@"
+}
+
+# crun_ ARGS...: `ctr run` through the runc shim with the runtime under test
+# as its BinaryName (ARGS: more flags, IMAGE, ID, CMD).
+crun_() {
+	c run --runtime io.containerd.runc.v2 --runc-binary "$RUNTIME" "$@"
+}
+
+# late_stdin IN OUT CMD...: runs CMD with stdin from a pipe and stdout and
+# stderr to OUT; writes file IN into the pipe and closes it once CMD's first
+# line (its process runs) is in OUT; sets $status to CMD's exit status.
+# ctr passes stdin's EOF on (CloseIO) only once the task or exec process
+# exists: an EOF that comes sooner is lost and the process waits for ever
+# (ctr 1.6, `ctr run` and `ctr task exec`).
+late_stdin() {
+	local in=$1 out=$2 bg
+	shift 2
+	rm -f "$BATS_TEST_TMPDIR/stdin.fifo"
+	mkfifo "$BATS_TEST_TMPDIR/stdin.fifo"
+	exec 5<>"$BATS_TEST_TMPDIR/stdin.fifo"
+	"$@" <"$BATS_TEST_TMPDIR/stdin.fifo" >"$out" 2>&1 5>&- 3>&- &
+	bg=$!
+	wait_until 120 test -s "$out" || true
+	cat "$in" >&5
+	exec 5>&-
+	status=0
+	wait "$bg" || status=$?
+}
+
+# no_shims: whether no shim of the suite's containerd runs.
+no_shims() {
+	! pgrep -f "containerd-shim.*-address $CDIR/" >/dev/null
+}
+
+# task_status ID: RUNNING, STOPPED, ... as `ctr task ls` has it.
+task_status() {
+	c tasks ls | awk -v id="$1" '$1 == id { print $3 }'
+}
+
+@test "containerd: ctr run --rm shows stdout and stderr apart, with --env and --cwd" {
+	run --separate-stderr crun_ --rm --env FOO=bar --cwd /tmp "$IMAGE" out1 \
+		sh -c 'echo hello from the container; echo "$FOO $(pwd) $(id -u)"; echo to-stderr >&2'
+	[ "$status" -eq 0 ]
+	[ "$output" = $'hello from the container\nbar /tmp 0' ]
+	[[ "$stderr" == *to-stderr* ]]
+	# --rm removed it
+	run c containers ls -q
+	[[ "$output" != *out1* ]]
+}
+
+@test "containerd: ctr run exits with the task's exit status (3)" {
+	run crun_ --rm "$IMAGE" exit1 sh -c 'echo before-exit; exit 3'
+	[ "$status" -eq 3 ]
+	[[ "$output" == *before-exit* ]]
+}
+
+@test "containerd: ctr run pipes stdin in, then EOF" {
+	head -c 65536 /dev/urandom >"$BATS_TEST_TMPDIR/in"
+	late_stdin "$BATS_TEST_TMPDIR/in" "$BATS_TEST_TMPDIR/out" \
+		crun_ --rm "$IMAGE" in1 sh -c 'echo running; sha256sum; echo stdin-ended'
+	[ "$status" -eq 0 ]
+	[ "$(cat "$BATS_TEST_TMPDIR/out")" = "running
+$(sha256sum <"$BATS_TEST_TMPDIR/in" | cut -d' ' -f1)  -
+stdin-ended" ]
+}
+
+@test "containerd: ctr run -t gives the task a terminal of the caller's size" {
+	local cmd
+	# ctr -t wants a terminal of its own: script(1) makes one (31x97).
+	# ctr sets the task's terminal size only after the task started, so
+	# the task waits for it.
+	cmd=$(printf '%q ' timeout -k 10 "$CTR_TIMEOUT" ctr --address "$CDIR/containerd.sock" --namespace "$NS" \
+		run --rm -t --runtime io.containerd.runc.v2 --runc-binary "$RUNTIME" "$IMAGE" tty1 \
+		sh -c "tty; $SIZE_LOOP; [ -t 0 ] && [ -t 1 ] && echo both-tty; exit 4")
+	run script -qec "stty rows 31 cols 97; $cmd" /dev/null
+	[ "$status" -eq 4 ]
+	output=${output//$'\r'/}
+	lines=()
+	mapfile -t lines <<<"$output"
+	printf '%s\n' "${lines[@]}" # shown if the test fails
+	# (the line may start with an echoed control character)
+	[[ "${lines[0]}" == */dev/pts/* || "${lines[0]}" == */dev/console ]]
+	[ "${lines[1]}" = "31 97" ]
+	[ "${lines[2]}" = both-tty ]
+}
+
+@test "containerd: run -d; the runtime holds the task; task exec; task kill with a signal, then SIGTERM" {
+	local log=$CDIR/det1.log
+	run crun_ -d --log-uri "file://$log" "$IMAGE" det1 \
+		sh -c 'trap "echo got-usr1" USR1; trap "echo got-term; exit 0" TERM; echo ready; while :; do sleep 0.2; done'
+	[ "$status" -eq 0 ]
+	wait_until 120 grep -qx ready "$log"
+	[ "$(task_status det1)" = RUNNING ]
+	# the shim ran the runtime under test (BinaryName): it knows the task,
+	# in the shim's default root, with the pid containerd has
+	run "$RUNTIME" --root "$RUNTIME_ROOT" state det1
+	[ "$status" -eq 0 ]
+	[[ "$output" =~ \"status\":\ ?\"running\" ]]
+	[ "$(sed -nE 's/.*"pid": ?([0-9]+).*/\1/p' <<<"$output")" = "$(c tasks ls | awk '$1 == "det1" { print $2 }')" ]
+
+	# exec: output and exit status come back through ctr. (No --user: ctr
+	# resolves it by mounting the running container's snapshot once more,
+	# and after an exec with --user 1000 a later `cat >/tmp/f` in the
+	# container failed with ENOENT, under runc and crun alike.)
+	run --separate-stderr c tasks exec --exec-id e1 --cwd /tmp det1 \
+		sh -c 'echo "in-exec $(id -u) $(pwd)"; echo exec-err >&2; exit 5'
+	[ "$status" -eq 5 ]
+	[ "$output" = "in-exec 0 /tmp" ]
+	[[ "$stderr" == *exec-err* ]]
+	# ... and stdin goes in; it shares the task's namespaces
+	echo piped >"$BATS_TEST_TMPDIR/in"
+	late_stdin "$BATS_TEST_TMPDIR/in" "$BATS_TEST_TMPDIR/out" \
+		c tasks exec --exec-id e2 det1 sh -c 'echo running; cat >/tmp/from-exec; cat /tmp/from-exec; cat /proc/1/comm'
+	cat "$BATS_TEST_TMPDIR/out" # shown if the test fails
+	[ "$status" -eq 0 ]
+	[ "$(cat "$BATS_TEST_TMPDIR/out")" = $'running\npiped\nsh' ]
+
+	run c tasks kill --signal SIGUSR1 det1
+	[ "$status" -eq 0 ]
+	wait_until 60 grep -qx got-usr1 "$log"
+	[ "$(task_status det1)" = RUNNING ]
+	# ctr task kill sends SIGTERM by default; the trap ends the task with 0
+	run c tasks kill det1
+	[ "$status" -eq 0 ]
+	wait_until 60 test "$(task_status det1)" = STOPPED
+	grep -qx got-term "$log"
+	run c tasks delete det1
+	[ "$status" -eq 0 ]
+	run c containers delete det1
+	[ "$status" -eq 0 ]
+}
+
+@test "containerd: ctr task kill -s SIGKILL makes ctr run exit 137" {
+	# an attached `ctr run --rm` in the background, its output in a file
+	crun_ --rm "$IMAGE" kill1 sh -c 'echo running; exec sleep 1000' \
+		</dev/null >"$BATS_TEST_TMPDIR/out" 2>&1 3>&- &
+	bg=$!
+	wait_until 120 grep -qx running "$BATS_TEST_TMPDIR/out"
+	wait_until 60 test "$(task_status kill1)" = RUNNING
+	run c tasks kill --signal SIGKILL kill1
+	[ "$status" -eq 0 ]
+	status=0
+	wait "$bg" || status=$?
+	[ "$status" -eq 137 ]
+	# --rm removed it
+	run c containers ls -q
+	[[ "$output" != *kill1* ]]
+}
+
+@test "containerd: nothing is left behind (tasks, containers, image, shims, runtime state)" {
+	local id
+	run c tasks ls -q
+	[ "$status" -eq 0 ]
+	[ -z "$output" ]
+	run c containers ls -q
+	[ "$status" -eq 0 ]
+	[ -z "$output" ]
+	run c images rm "$IMAGE"
+	[ "$status" -eq 0 ]
+	run c images ls -q
+	[ -z "$output" ]
+	# no shim of the suite's containerd is left, and no other process but
+	# containerd itself refers to the suite's directory
+	wait_until 30 no_shims
+	run pgrep -f "$CDIR"
+	[ "$output" = "$(cat "$CDIR/containerd.pid")" ]
+	# ... nor runs the runtime or a helper named after it (kiln-vmm)
+	run pgrep -af "^(\\S*/)?$(basename "$RUNTIME")(-\\S+)?( |$)"
+	[ -z "$output" ] || { echo "left running: $output" >&2; false; }
+	# no container root is still mounted
+	run grep -E "$CDIR/state/.*/rootfs" /proc/mounts
+	[ -z "$output" ]
+	# the runtime lists none of the suite's containers
+	run "$RUNTIME" --root "$RUNTIME_ROOT" list -q
+	for id in out1 exit1 in1 tty1 det1 kill1; do
+		[[ "$output" != *"$id"* ]] || { echo "the runtime still lists $id" >&2; false; }
+	done
+}

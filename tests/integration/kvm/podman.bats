@@ -1,0 +1,267 @@
+#!/usr/bin/env bats
+# podman as a real client of the OCI runtime: `podman --runtime
+# $KILN_TEST_RUNTIME run ...` (default build/bin/kiln) with a busybox image
+# built by tests/helpers/mkimage and loaded with `podman load`. The suite
+# knows nothing of kiln, so it runs as well with crun or runc
+# (KILN_TEST_RUNTIME=/usr/bin/crun) to check the suite itself. Under kiln
+# every container boots a microVM, so the checks share few containers.
+#
+# podman runs as root with a private store: containers.conf and
+# storage.conf in a tmpfs of their own (overlay storage cannot live on the
+# emulated host's overlay root), named by CONTAINERS_CONF and
+# CONTAINERS_STORAGE_CONF. The last test removes every container and the
+# image and checks that no process of the suite is left. Runs where
+# /dev/kvm works (inside tests/kvmhost/run here).
+# The container scripts are single-quoted on purpose:
+# shellcheck disable=SC2016
+load ../helpers
+bats_require_minimum_version 1.5.0
+
+RUNTIME=${KILN_TEST_RUNTIME:-$BUILD/bin/kiln}
+IMAGE=localhost/kiln-busybox:latest
+# prints the terminal's size once it has one (rows and columns non-zero)
+SIZE_LOOP='i=0; until s=$(stty size 2>/dev/null) && [ "${s%% *}" != 0 ]; do i=$((i+1)); [ $i -lt 100 ] || break; sleep 0.1; done; echo "$s"'
+# bound on one podman command; a VM boot in the emulated host takes 10-20 s
+PM_TIMEOUT=${KILN_TEST_TIMEOUT:-240}
+
+setup_file() {
+	# Until the runtime exists every test skips (see setup).
+	[ -x "$RUNTIME" ] || return 0
+	export PMDIR=$BATS_FILE_TMPDIR/podman
+	mkdir -p "$PMDIR"
+	mount -t tmpfs -o mode=0700 kiln-test-podman "$PMDIR"
+	mkdir -p "$PMDIR/tmp"
+	export CONTAINERS_CONF=$PMDIR/containers.conf
+	export CONTAINERS_STORAGE_CONF=$PMDIR/storage.conf
+	# no systemd or journald in the emulated host: cgroupfs, file events,
+	# k8s-file logs (what `podman logs` reads)
+	cat >"$CONTAINERS_CONF" <<CONF
+[containers]
+log_driver = "k8s-file"
+
+[engine]
+cgroup_manager = "cgroupfs"
+events_logger = "file"
+tmp_dir = "$PMDIR/tmp"
+volume_path = "$PMDIR/volumes"
+static_dir = "$PMDIR/storage/libpod"
+lock_type = "file"
+CONF
+	cat >"$CONTAINERS_STORAGE_CONF" <<CONF
+[storage]
+driver = "overlay"
+graphroot = "$PMDIR/storage"
+runroot = "$PMDIR/run"
+CONF
+	"$TOP/tests/helpers/mkimage" "$BATS_FILE_TMPDIR/busybox.tar" "$IMAGE"
+	timeout -k 10 "$PM_TIMEOUT" podman load -i "$BATS_FILE_TMPDIR/busybox.tar"
+}
+
+teardown_file() {
+	[ -n "${PMDIR:-}" ] || return 0
+	timeout -k 10 "$PM_TIMEOUT" podman rm -af -t 0 >/dev/null 2>&1 || true
+	timeout -k 10 "$PM_TIMEOUT" podman rmi -af >/dev/null 2>&1 || true
+	umount -l "$PMDIR" 2>/dev/null || true
+}
+
+setup() {
+	[ -x "$RUNTIME" ] || skip "no OCI runtime at $RUNTIME (build/bin/kiln is not built yet; KILN_TEST_RUNTIME names another)"
+}
+
+# pm ARGS...: podman with the runtime under test, never hanging a test.
+pm() {
+	timeout -k 10 "$PM_TIMEOUT" podman --runtime "$RUNTIME" "$@"
+}
+
+# prun ARGS...: `podman run --rm --network none` (ARGS: more flags, IMAGE, CMD).
+prun() {
+	pm run --rm --network none "$@"
+}
+
+# state NAME: the container's state as podman has it (running, exited, ...).
+state() {
+	pm inspect --format '{{.State.Status}}' "$1"
+}
+
+# logs_have NAME TEXT: whether `podman logs NAME` shows a line TEXT.
+logs_have() {
+	pm logs "$1" 2>/dev/null | grep -qx "$2"
+}
+
+@test "podman: run --rm prints the container's stdout and stderr apart, exit 0" {
+	run --separate-stderr prun --name out1 "$IMAGE" sh -c 'echo hello from the container; echo to-stderr >&2'
+	[ "$status" -eq 0 ]
+	[ "$output" = "hello from the container" ]
+	[[ "$stderr" == *to-stderr* ]]
+	# --rm removed it
+	run pm ps -a --format '{{.Names}}'
+	[ "$status" -eq 0 ]
+	[[ "$output" != *out1* ]]
+}
+
+@test "podman: run exits with the container's exit code (3)" {
+	run prun "$IMAGE" sh -c 'echo before-exit; exit 3'
+	[ "$status" -eq 3 ]
+	[[ "$output" == *before-exit* ]]
+}
+
+@test "podman: --user, --workdir and -e reach the process" {
+	run --separate-stderr prun --user 1000:1000 --workdir /tmp -e FOO=bar -e KILN_TEST="two words" \
+		"$IMAGE" sh -c 'id -u; id -g; pwd; echo "$FOO"; echo "$KILN_TEST"; touch ./mine && stat -c %u:%g ./mine'
+	[ "$status" -eq 0 ]
+	[ "$output" = $'1000\n1000\n/tmp\nbar\ntwo words\n1000:1000' ]
+}
+
+@test "podman: run -i pipes stdin in, then EOF" {
+	head -c 65536 /dev/urandom >"$BATS_TEST_TMPDIR/in"
+	run --separate-stderr prun -i "$IMAGE" sh -c 'sha256sum; echo stdin-ended' <"$BATS_TEST_TMPDIR/in"
+	[ "$status" -eq 0 ]
+	[ "${lines[0]}" = "$(sha256sum <"$BATS_TEST_TMPDIR/in" | cut -d' ' -f1)  -" ]
+	[ "${lines[1]}" = stdin-ended ]
+}
+
+@test "podman: run -t gives the process a terminal of the caller's size" {
+	local cmd
+	# podman -t wants a terminal of its own: script(1) makes one (31x97);
+	# the size may reach the process a little after it started
+	cmd=$(printf '%q ' timeout -k 10 "$PM_TIMEOUT" podman --runtime "$RUNTIME" run --rm --network none -t "$IMAGE" \
+		sh -c "tty; $SIZE_LOOP; [ -t 0 ] && [ -t 1 ] && echo both-tty; exit 4")
+	run script -qec "stty rows 31 cols 97; $cmd" /dev/null
+	[ "$status" -eq 4 ]
+	output=${output//$'\r'/}
+	lines=()
+	mapfile -t lines <<<"$output"
+	printf '%s\n' "${lines[@]}" # shown if the test fails
+	# (the line may start with an echoed control character)
+	[[ "${lines[0]}" == */dev/pts/* || "${lines[0]}" == */dev/console ]]
+	[ "${lines[1]}" = "31 97" ]
+	[ "${lines[2]}" = both-tty ]
+}
+
+@test "podman: --read-only makes the root read-only, /tmp stays writable" {
+	run prun --read-only "$IMAGE" sh -c 'touch /probe && echo root-writable; touch /tmp/probe && echo tmp-writable'
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"Read-only file system"* ]]
+	[[ "$output" != *root-writable* ]]
+	[[ "$output" == *tmp-writable* ]]
+}
+
+@test "podman: run -d, ps, exec, logs, then stop ends it with SIGTERM within -t" {
+	local started elapsed
+	run pm run -d --network none --name det1 "$IMAGE" \
+		sh -c 'trap "echo got-term; exit 0" TERM; echo ready; while :; do sleep 0.2; done'
+	[ "$status" -eq 0 ]
+	wait_until 120 logs_have det1 ready
+	run pm ps --format '{{.Names}} {{.Status}}'
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"det1 Up"* ]]
+	run state det1
+	[ "$output" = running ]
+
+	# exec: output, exit code, environment and user of its own
+	run --separate-stderr pm exec -e EXECVAR=x1 --user 1000:1000 --workdir /tmp det1 \
+		sh -c 'echo "in-exec $EXECVAR $(id -u) $(pwd)"; echo exec-err >&2; exit 5'
+	[ "$status" -eq 5 ]
+	[ "$output" = "in-exec x1 1000 /tmp" ]
+	[[ "$stderr" == *exec-err* ]]
+	# exec -i: stdin reaches the exec'd process; it sees the init's files
+	run pm exec -i det1 sh -c 'cat >/tmp/from-exec; cat /tmp/from-exec; cat /proc/1/comm' <<<"piped"
+	[ "$status" -eq 0 ]
+	[ "$output" = $'piped\nsh' ]
+
+	started=$SECONDS
+	run pm stop -t 60 det1
+	elapsed=$((SECONDS - started))
+	[ "$status" -eq 0 ]
+	# ended by the trap, not by the SIGKILL after 60 s
+	[ "$elapsed" -lt 55 ]
+	run state det1
+	[ "$output" = exited ]
+	run pm inspect --format '{{.State.ExitCode}}' det1
+	[ "$output" = 0 ]
+	run pm logs det1
+	[ "$status" -eq 0 ]
+	[ "$output" = $'ready\ngot-term' ]
+	run pm ps --format '{{.Names}}'
+	[[ "$output" != *det1* ]]
+	run pm ps -a --format '{{.Names}} {{.Status}}'
+	[[ "$output" == *"det1 Exited (0)"* ]]
+	run pm rm det1
+	[ "$status" -eq 0 ]
+}
+
+@test "podman: stop -t 3 SIGKILLs a process that ignores SIGTERM (137)" {
+	local started elapsed
+	# sleep as the container's init has no handler: SIGTERM does nothing
+	run pm run -d --network none --name stop2 "$IMAGE" sleep 1000
+	[ "$status" -eq 0 ]
+	wait_until 120 test "$(state stop2)" = running
+	started=$SECONDS
+	run pm stop -t 3 stop2
+	elapsed=$((SECONDS - started))
+	[ "$status" -eq 0 ]
+	[ "$elapsed" -ge 3 ]
+	[ "$elapsed" -lt 60 ]
+	run pm inspect --format '{{.State.ExitCode}}' stop2
+	[ "$output" = 137 ]
+	run pm ps -a --format '{{.Names}} {{.Status}}'
+	[[ "$output" == *"stop2 Exited (137)"* ]]
+	run pm rm stop2
+	[ "$status" -eq 0 ]
+}
+
+@test "podman: kill delivers a signal; SIGKILL makes run --rm exit 137" {
+	# an attached `podman run --rm` in the background, its output in a file
+	prun --name kill1 "$IMAGE" \
+		sh -c 'trap "echo got-usr1" USR1; echo ready; while :; do sleep 0.2; done' \
+		>"$BATS_TEST_TMPDIR/out" 2>&1 3>&- &
+	bg=$!
+	wait_until 120 grep -qx ready "$BATS_TEST_TMPDIR/out"
+	run pm kill --signal USR1 kill1
+	[ "$status" -eq 0 ]
+	wait_until 60 grep -qx got-usr1 "$BATS_TEST_TMPDIR/out"
+	run state kill1
+	[ "$output" = running ]
+	run pm kill kill1
+	[ "$status" -eq 0 ]
+	status=0
+	wait "$bg" || status=$?
+	[ "$status" -eq 137 ]
+	# --rm removed it
+	run pm ps -a --format '{{.Names}}'
+	[[ "$output" != *kill1* ]]
+}
+
+@test "podman: nothing is left behind (containers, image, processes, mounts, runtime state)" {
+	local ids id
+	run pm rm -af -t 0
+	[ "$status" -eq 0 ]
+	run pm ps -aq
+	[ "$status" -eq 0 ]
+	[ -z "$output" ]
+	run pm rmi -af
+	[ "$status" -eq 0 ]
+	run pm images -q
+	[ -z "$output" ]
+	# every container the suite made, from podman's event log
+	ids=$(grep -ohE '"ID":"[0-9a-f]{64}"' "$PMDIR"/tmp/events/*.log | cut -d'"' -f4 | sort -u)
+	[ "$(wc -w <<<"$ids")" -ge 9 ]
+	# no process (conmon, runtime, VMM) refers to one of them or to the store
+	for id in $ids "$PMDIR"; do
+		run pgrep -af "$id"
+		[ -z "$output" ] || { echo "left running: $output" >&2; false; }
+	done
+	# ... nor runs the runtime or a helper named after it (kiln-vmm)
+	run pgrep -af "^(\S*/)?$(basename "$RUNTIME")(-\S+)?( |$)"
+	[ -z "$output" ] || { echo "left running: $output" >&2; false; }
+	# no container root is still mounted
+	run grep -E "$PMDIR/storage/overlay/[^ ]*/merged" /proc/mounts
+	[ -z "$output" ]
+	# the runtime lists none of them (podman calls it without --root: the
+	# runtime's default state directory)
+	run "$RUNTIME" list -q
+	[ "$status" -eq 0 ]
+	for id in $ids; do
+		[[ "$output" != *"$id"* ]] || { echo "the runtime still lists $id" >&2; false; }
+	done
+}
