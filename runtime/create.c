@@ -555,7 +555,7 @@ static int do_create(const struct create_opts *o, pid_t *vmm_pid, kiln_error_t *
 	}
 	if (mkdir(c.dir, 0700) < 0) {
 		if (errno == EEXIST)
-			kiln_error_make(err, EEXIST, "container \"%s\" already exists", o->id);
+			kiln_error_make(err, 0, "container \"%s\" already exists", o->id);
 		else
 			kiln_error_make(err, errno, "state directory %s", c.dir);
 		goto out;

@@ -5,6 +5,8 @@
  *
  *   recvtty [--size ROWSxCOLS] [--resize-after-ms N --resize ROWSxCOLS] SOCKET
  *
+ * The resize happens once the terminal has been quiet for N ms after its
+ * first output (so the program has seen the first size).
  * Prints "recvtty: ready" on stderr once it listens. */
 #include <errno.h>
 #include <getopt.h>
@@ -53,7 +55,7 @@ int main(int argc, char **argv)
 	long resize_after = -1;
 	kiln_error_t err = NULL;
 	int ch, lfd, conn, master, r;
-	bool in_open = true;
+	bool in_open = true, seen_output = false;
 
 	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		if (ch == 's')
@@ -94,7 +96,7 @@ int main(int argc, char **argv)
 				      {.fd = STDIN_FILENO, .events = in_open ? POLLIN : 0}};
 		char buf[4096];
 		ssize_t n;
-		int timeout = resize && resize_after >= 0 ? (int)resize_after : -1;
+		int timeout = resize && resize_after >= 0 && seen_output ? (int)resize_after : -1;
 
 		r = poll(p, 2, timeout);
 		if (r < 0 && errno == EINTR)
@@ -108,6 +110,7 @@ int main(int argc, char **argv)
 			n = read(master, buf, sizeof(buf));
 			if (n <= 0)
 				break; /* EIO: the other side is gone */
+			seen_output = true;
 			if (kiln_write_all(STDOUT_FILENO, buf, (size_t)n) < 0)
 				die("write");
 		}
