@@ -337,6 +337,12 @@ static int write_cgroup(const char *dir, const char *file, const char *value, ki
 	return 0;
 }
 
+static void set_resources(int ch, const char *arg, void *ctx)
+{
+	if (ch == 'r')
+		*(const char **)ctx = arg;
+}
+
 int kiln_cmd_update(int argc, char **argv, kiln_error_t *err)
 {
 	static const struct option opts[] = {{"resources", required_argument, NULL, 'r'}, {0}};
@@ -349,9 +355,8 @@ int kiln_cmd_update(int argc, char **argv, kiln_error_t *err)
 	size_t len;
 	int r = 0;
 
-	if (parse_flags(argc, argv, opts, "r:", set_format, &file, err) < 0)
+	if (parse_flags(argc, argv, opts, "r:", set_resources, &file, err) < 0)
 		return 1;
-	/* set_format stores any option's argument; only -r exists here */
 	if (one_id(argc, argv, 0, err) < 0)
 		return 1;
 	if (file == NULL)

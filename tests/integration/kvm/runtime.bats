@@ -8,60 +8,7 @@
 # shellcheck disable=SC2016
 load ../helpers
 
-KILN=$BUILD/bin/kiln
-RECVTTY=$BUILD/tests/helpers/recvtty
-
-setup_file() {
-	local rootfs=$BATS_FILE_TMPDIR/rootfs
-	mkdir -p "$rootfs/bin" "$rootfs/etc" "$rootfs/proc" "$rootfs/sys" "$rootfs/dev" \
-		"$rootfs/tmp" "$rootfs/root" "$rootfs/home/user"
-	chmod 1777 "$rootfs/tmp"
-	cp /bin/busybox "$rootfs/bin/busybox"
-	for a in $("$rootfs/bin/busybox" --list); do
-		[ "$a" = busybox ] || ln -sf busybox "$rootfs/bin/$a"
-	done
-	printf 'root:x:0:0:root:/root:/bin/sh\nuser:x:1000:1000::/home/user:/bin/sh\n' \
-		>"$rootfs/etc/passwd"
-	printf 'root:x:0:\nuser:x:1000:\n' >"$rootfs/etc/group"
-}
-
-setup() {
-	ROOT=$BATS_TEST_TMPDIR/root
-	K=("$KILN" --root "$ROOT")
-}
-
-teardown() {
-	local id
-	for id in $(ls "$ROOT" 2>/dev/null); do
-		"${K[@]}" delete --force "$id" >/dev/null 2>&1 || true
-	done
-}
-
-# bundle DIR ARGS_JSON [PROCESS_EXTRA_JSON] [TOP_EXTRA_JSON]: a bundle
-# sharing the file's busybox rootfs. The extras are merged into "process"
-# and the top level (jq's *).
-bundle() {
-	mkdir -p "$1"
-	ln -sfn "$BATS_FILE_TMPDIR/rootfs" "$1/rootfs"
-	rm -f "$1/config.json"
-	(cd "$1" && "$KILN" spec)
-	jq --argjson args "$2" --argjson p "${3:-{\}}" --argjson t "${4:-{\}}" \
-		'.process.terminal = false | .process.args = $args | .root.readonly = false
-		 | .process += $p | . * $t' "$1/config.json" >"$1/config.json.new"
-	mv "$1/config.json.new" "$1/config.json"
-}
-
-# Nothing of any container is left: no state, no VMM.
-assert_clean() {
-	local left
-	left=$(ls -A "$ROOT" 2>/dev/null || true)
-	[ -z "$left" ] || { echo "left in $ROOT: $left" >&2; return 1; }
-	! pgrep -f "kiln-vmm .*$ROOT/" >/dev/null || { echo "kiln-vmm still runs" >&2; return 1; }
-}
-
-status_of() {
-	"${K[@]}" state "$1" | jq -r .status
-}
+load runtime_helpers
 
 # ---- no VM needed
 
@@ -335,25 +282,5 @@ status_of() {
 	wait_until 60 [ "$(status_of t1)" = stopped ]
 	wait "$rpid"
 	"${K[@]}" delete t1
-	assert_clean
-}
-
-@test "10 containers at once each finish with their own output and status" {
-	local i pids=()
-	# ten guests booting at once in the emulated host take minutes
-	echo "boot_timeout_ms = 900000" >"$BATS_TEST_TMPDIR/kiln.conf"
-	export KILN_CONF=$BATS_TEST_TMPDIR/kiln.conf
-	for i in $(seq 1 10); do
-		bundle "$BATS_TEST_TMPDIR/b$i" "[\"sh\", \"-c\", \"echo container-$i; exit $i\"]" \
-			'{}' '{"annotations": {"io.kiln.vm.memory_mib": "128"}}'
-		"${K[@]}" run --bundle "$BATS_TEST_TMPDIR/b$i" "m$i" >"$BATS_TEST_TMPDIR/out$i" 2>&1 &
-		pids+=($!)
-	done
-	for i in $(seq 1 10); do
-		status=0
-		wait "${pids[$((i - 1))]}" || status=$?
-		[ "$status" -eq "$i" ] || { echo "m$i: status $status"; cat "$BATS_TEST_TMPDIR/out$i"; false; }
-		[ "$(cat "$BATS_TEST_TMPDIR/out$i")" = "container-$i" ]
-	done
 	assert_clean
 }

@@ -1,0 +1,60 @@
+# Shared by runtime.bats and concurrency.bats: the kiln binary, a busybox
+# rootfs for the file, bundles made with `kiln spec` + jq, per-test state
+# under --root, and the check that nothing is left behind.
+# shellcheck shell=bash
+# shellcheck disable=SC2034,SC2016
+KILN=$BUILD/bin/kiln
+RECVTTY=$BUILD/tests/helpers/recvtty
+
+setup_file() {
+	local rootfs=$BATS_FILE_TMPDIR/rootfs
+	mkdir -p "$rootfs/bin" "$rootfs/etc" "$rootfs/proc" "$rootfs/sys" "$rootfs/dev" \
+		"$rootfs/tmp" "$rootfs/root" "$rootfs/home/user"
+	chmod 1777 "$rootfs/tmp"
+	cp /bin/busybox "$rootfs/bin/busybox"
+	for a in $("$rootfs/bin/busybox" --list); do
+		[ "$a" = busybox ] || ln -sf busybox "$rootfs/bin/$a"
+	done
+	printf 'root:x:0:0:root:/root:/bin/sh\nuser:x:1000:1000::/home/user:/bin/sh\n' \
+		>"$rootfs/etc/passwd"
+	printf 'root:x:0:\nuser:x:1000:\n' >"$rootfs/etc/group"
+}
+
+setup() {
+	ROOT=$BATS_TEST_TMPDIR/root
+	K=("$KILN" --root "$ROOT")
+}
+
+teardown() {
+	local id
+	for id in $(ls "$ROOT" 2>/dev/null); do
+		"${K[@]}" delete --force "$id" >/dev/null 2>&1 || true
+	done
+}
+
+# bundle DIR ARGS_JSON [PROCESS_EXTRA_JSON] [TOP_EXTRA_JSON]: a bundle
+# sharing the file's busybox rootfs. The extras are merged into "process"
+# and the top level (jq's *).
+bundle() {
+	mkdir -p "$1"
+	ln -sfn "$BATS_FILE_TMPDIR/rootfs" "$1/rootfs"
+	rm -f "$1/config.json"
+	(cd "$1" && "$KILN" spec)
+	jq --argjson args "$2" --argjson p "${3:-{\}}" --argjson t "${4:-{\}}" \
+		'.process.terminal = false | .process.args = $args | .root.readonly = false
+		 | .process += $p | . * $t' "$1/config.json" >"$1/config.json.new"
+	mv "$1/config.json.new" "$1/config.json"
+}
+
+# Nothing of any container is left: no state, no VMM.
+assert_clean() {
+	local left
+	left=$(ls -A "$ROOT" 2>/dev/null || true)
+	[ -z "$left" ] || { echo "left in $ROOT: $left" >&2; return 1; }
+	! pgrep -f "kiln-vmm .*$ROOT/" >/dev/null || { echo "kiln-vmm still runs" >&2; return 1; }
+}
+
+status_of() {
+	"${K[@]}" state "$1" | jq -r .status
+}
+
