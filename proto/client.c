@@ -78,8 +78,9 @@ static int read_reply(int fd, struct proto_reply *r, const char *what, kiln_erro
 	if (proto_reply_parse(buf, len, r, err) < 0)
 		return kiln_error_wrap(err, "%s", what);
 	if (r->is_error) {
-		ret =
-		    kiln_error_make(err, 0, "%s: %s", what, r->message ? r->message : r->code_name);
+		/* the code too: callers and tests tell errors apart by it */
+		ret = kiln_error_make(err, 0, "%s: %s: %s", what, r->code_name,
+				      r->message ? r->message : "");
 		proto_reply_release(r);
 		return ret;
 	}
@@ -422,8 +423,8 @@ static int read_wait_reply(int ctl, struct proto_decoder *dec, uint64_t wait_id,
 			continue;
 		}
 		if (rep.is_error) {
-			ret = kiln_error_make(err, 0, "wait: %s",
-					      rep.message ? rep.message : rep.code_name);
+			ret = kiln_error_make(err, 0, "wait: %s: %s", rep.code_name,
+					      rep.message ? rep.message : "");
 			proto_reply_release(&rep);
 			return ret;
 		}
