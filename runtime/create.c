@@ -416,7 +416,7 @@ __attribute__((noreturn)) static void exec_vmm(const struct spawn *s, int ready)
 }
 
 /* Reads the VMM's one line: "ok <pid>" or "error <message>". */
-static int wait_ready(int fd, pid_t vmm, unsigned timeout_ms, kiln_error_t *err)
+static int wait_ready(int fd, unsigned timeout_ms, kiln_error_t *err)
 {
 	char line[1100];
 	size_t n = 0;
@@ -455,7 +455,6 @@ static int wait_ready(int fd, pid_t vmm, unsigned timeout_ms, kiln_error_t *err)
 		return 0;
 	if (strncmp(line, "error ", 6) == 0)
 		return kiln_error_make(err, 0, "%s", line + 6);
-	(void)vmm;
 	return kiln_error_make(err, 0, "kiln-vmm exited before the container was created");
 }
 
@@ -509,7 +508,7 @@ static int do_create(const struct create_opts *o, pid_t *vmm_pid, kiln_error_t *
 	size_t guest_len = 0;
 	int ready[2] = {-1, -1};
 	int slave = -1;
-	bool made_dir = false, made_cgroup = false;
+	bool made_dir = false, made_cgroup = false, wrote_pid_file = false;
 	unsigned vcpus, mib;
 	struct stat st;
 	pid_t pid = -1;
@@ -609,7 +608,7 @@ static int do_create(const struct create_opts *o, pid_t *vmm_pid, kiln_error_t *
 	}
 	close(ready[1]);
 	ready[1] = -1;
-	if (wait_ready(ready[0], pid, conf.boot_timeout_ms + 10000, err) < 0)
+	if (wait_ready(ready[0], conf.boot_timeout_ms + 10000, err) < 0)
 		goto out;
 	c.pid = pid;
 	c.pid_start = kiln_pid_start(pid);
@@ -617,6 +616,7 @@ static int do_create(const struct create_opts *o, pid_t *vmm_pid, kiln_error_t *
 		goto out;
 	if (o->pid_file && kiln_write_pid(o->pid_file, pid, err) < 0)
 		goto out;
+	wrote_pid_file = o->pid_file != NULL;
 	/* runc's order: prestart (deprecated), then createRuntime */
 	if (kiln_hooks_run(&c, OCI_HOOK_PRESTART, err) < 0 ||
 	    kiln_hooks_run(&c, OCI_HOOK_CREATE_RUNTIME, err) < 0)
@@ -635,6 +635,8 @@ out:
 			kill(pid, SIGKILL);
 			waitpid(pid, NULL, 0);
 		}
+		if (wrote_pid_file) /* a failing hook comes after it */
+			unlink(o->pid_file);
 		if (made_cgroup)
 			rmdir(c.cgroup);
 		if (made_dir)
@@ -792,9 +794,10 @@ static int wait_forwarding(struct kiln_container *c, pid_t pid)
 	sfd = signalfd(-1, &set, SFD_CLOEXEC);
 	for (;;) {
 		struct signalfd_siginfo si;
-		pid_t w = waitpid(pid, &status, WNOHANG);
+		/* without a signalfd nothing is forwarded: just wait */
+		pid_t w = waitpid(pid, &status, sfd < 0 ? 0 : WNOHANG);
 
-		if (w == pid)
+		if (w == pid || (w < 0 && errno != EINTR))
 			break;
 		if (sfd < 0 || read(sfd, &si, sizeof(si)) != sizeof(si))
 			continue;

@@ -28,7 +28,7 @@ struct exec_opts {
 	const char *process, *pid_file, *console_socket, *cwd, *user;
 	const char *env[MAX_ENV];
 	size_t n_env;
-	bool detach, tty, has_tty;
+	bool detach, tty;
 };
 
 enum {
@@ -78,7 +78,7 @@ static int parse_exec(int argc, char **argv, struct exec_opts *o, kiln_error_t *
 			o->detach = true;
 			break;
 		case OPT_TTY:
-			o->tty = o->has_tty = true;
+			o->tty = true;
 			break;
 		case OPT_ENV:
 			if (o->n_env == MAX_ENV)

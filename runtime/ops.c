@@ -2,6 +2,7 @@
  * delete, pause, resume, ps, list, update, spec, features. */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -323,17 +324,15 @@ int kiln_cmd_list(int argc, char **argv, kiln_error_t *err)
 static int write_cgroup(const char *dir, const char *file, const char *value, kiln_error_t *err)
 {
 	cleanup_free char *path = xasprintf("%s/%s", dir, file);
+	/* a cgroup file takes one write in place (no temporary file) */
+	cleanup_close int fd = open(path, O_WRONLY | O_CLOEXEC);
+	ssize_t n;
 
-	if (kiln_write_file_atomic(path, value, strlen(value), 0644, NULL) == 0)
-		return 0;
-	{
-		FILE *f = fopen(path, "we");
-
-		if (f == NULL)
-			return kiln_error_make(err, errno, "%s", path);
-		if (fputs(value, f) < 0 || fclose(f) != 0)
-			return kiln_error_make(err, errno, "%s", path);
-	}
+	if (fd < 0)
+		return kiln_error_make(err, errno, "%s", path);
+	n = kiln_write_all(fd, value, strlen(value));
+	if (n < 0)
+		return kiln_error_make(err, (int)n, "%s: %s", path, value);
 	return 0;
 }
 
