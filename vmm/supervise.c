@@ -161,7 +161,12 @@ static int create_container(struct supervisor *s, struct proto_client *c, int *p
 	p.spec = spec;
 	p.rootfs.drive_id = s->cfg.drive_id;
 	p.rootfs.fstype = s->cfg.fstype ? s->cfg.fstype : "ext4";
+	/* A read-only disk still needs mount points made for the spec's
+	 * mounts (podman --read-only mounts tmpfs on /run, which an image may
+	 * lack): those go into a tmpfs overlay, and the agent remounts the
+	 * root read-only once the mounts are in, as runc does. */
 	p.rootfs.readonly = s->cfg.readonly;
+	p.rootfs.overlay = s->cfg.readonly;
 	p.stdio = (struct proto_stdio){.in = true, .out = true, .err = true};
 	return proto_client_create(c, &p, pid, err);
 }

@@ -243,12 +243,19 @@ load runtime_helpers
 	assert_clean
 }
 
-@test "run: a workload killed with SIGKILL exits 137; --detach; pause/resume; delete --force" {
+@test "run: a read-only root with a mount on a new directory; SIGKILL exits 137; --detach; pause/resume; delete --force" {
 	local b=$BATS_TEST_TMPDIR/b
-	bundle "$b" '["sh", "-c", "echo up; exec sleep 1000"]'
+	# podman --read-only's shape: the root read-only, a tmpfs on a
+	# directory the image lacks
+	bundle "$b" '["sh", "-c", "touch /probe 2>/dev/null || echo root-ro; touch /newdir/probe && echo newdir-rw; echo up; exec sleep 1000"]' \
+		'{}' '{"root": {"readonly": true}}'
+	jq '.mounts += [{"destination": "/newdir", "type": "tmpfs", "source": "tmpfs"}]' \
+		"$b/config.json" >"$b/config.new"
+	mv "$b/config.new" "$b/config.json"
 	"${K[@]}" run --bundle "$b" r1 >"$BATS_TEST_TMPDIR/out" 2>&1 &
 	local runner=$!
 	wait_until 120 grep -q up "$BATS_TEST_TMPDIR/out"
+	[ "$(cat "$BATS_TEST_TMPDIR/out")" = $'root-ro\nnewdir-rw\nup' ]
 	"${K[@]}" kill r1 9
 	status=0
 	wait "$runner" || status=$?
