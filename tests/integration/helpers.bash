@@ -60,3 +60,22 @@ vm_config() {
  "drives": [${4:-}]}
 JSON
 }
+
+# show_runtime_state ROOT...: after a failed test, what the container
+# processes and kiln's state directories under each ROOT show (the
+# supervisor's log and the end of the guest console); no-op for a passed
+# test or a root that is not kiln's.
+show_runtime_state() {
+	local root d
+	[ -z "${BATS_TEST_COMPLETED:-}" ] || return 0
+	echo "# processes:"
+	ps -eo pid,ppid,stat,etime,args | grep -E 'kiln|conmon|shim' | grep -v grep | cut -c1-200
+	for root in "$@"; do
+		for d in "$root"/*/; do
+			[ -f "$d/vmm.log" ] || continue
+			echo "# $d"
+			cat "$d/vmm.log"
+			tail -n 20 "$d/console.log" 2>/dev/null
+		done
+	done
+}

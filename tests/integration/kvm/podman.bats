@@ -64,6 +64,11 @@ teardown_file() {
 	umount -l "$PMDIR" 2>/dev/null || true
 }
 
+teardown() {
+	# podman calls the runtime without --root: its default state directory
+	show_runtime_state /run/kiln
+}
+
 setup() {
 	[ -x "$RUNTIME" ] || skip "no OCI runtime at $RUNTIME (build/bin/kiln is not built yet; KILN_TEST_RUNTIME names another)"
 }

@@ -82,6 +82,10 @@ teardown_file() {
 	umount -l "$CDIR" 2>/dev/null || true
 }
 
+teardown() {
+	show_runtime_state "$RUNTIME_ROOT"
+}
+
 setup() {
 	[ -x "$RUNTIME" ] || skip "no OCI runtime at $RUNTIME (build/bin/kiln is not built yet; KILN_TEST_RUNTIME names another)"
 }
@@ -150,6 +154,7 @@ task_status() {
 	head -c 65536 /dev/urandom >"$BATS_TEST_TMPDIR/in"
 	late_stdin "$BATS_TEST_TMPDIR/in" "$BATS_TEST_TMPDIR/out" \
 		crun_ --rm "$IMAGE" in1 sh -c 'echo running; sha256sum; echo stdin-ended'
+	cat "$BATS_TEST_TMPDIR/out" # shown if the test fails
 	[ "$status" -eq 0 ]
 	[ "$(cat "$BATS_TEST_TMPDIR/out")" = "running
 $(sha256sum <"$BATS_TEST_TMPDIR/in" | cut -d' ' -f1)  -
