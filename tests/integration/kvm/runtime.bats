@@ -262,7 +262,9 @@ load runtime_helpers
 	[ "$status" -eq 137 ]
 	assert_clean
 
-	"${K[@]}" run --detach --bundle "$b" r2 >/dev/null 2>&1
+	# r2's shell notes a SIGTERM in a file and runs on
+	bundle "$b.2" '["sh", "-c", "trap \"echo got-term >/tmp/term\" TERM; while :; do sleep 0.2; done"]'
+	"${K[@]}" run --detach --bundle "$b.2" r2 >/dev/null 2>&1
 	[ "$(status_of r2)" = running ]
 	"${K[@]}" pause r2
 	[ "$(status_of r2)" = paused ]
@@ -273,6 +275,10 @@ load runtime_helpers
 	# the guest runs on after a resume
 	run timeout 120 "${K[@]}" exec r2 echo after-resume
 	[ "$output" = after-resume ]
+	# ... and a signal still reaches the workload's trap
+	"${K[@]}" kill r2 TERM
+	wait_until 60 timeout 60 "${K[@]}" exec r2 grep -qx got-term /tmp/term
+	[ "$(status_of r2)" = running ]
 	"${K[@]}" delete --force r2
 	assert_clean
 }
