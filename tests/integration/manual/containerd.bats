@@ -84,6 +84,8 @@ teardown_file() {
 
 teardown() {
 	show_runtime_state "$RUNTIME_ROOT"
+	# ... and the end of containerd's own log (the shim's errors go there)
+	[ -n "${BATS_TEST_COMPLETED:-}" ] || tail -n 30 "$CDIR/containerd.log" 2>/dev/null || true
 }
 
 setup() {
