@@ -27,6 +27,7 @@ setup() {
 
 teardown() {
 	local id
+	show_runtime_state "$ROOT"
 	for id in $(ls "$ROOT" 2>/dev/null); do
 		"${K[@]}" delete --force "$id" >/dev/null 2>&1 || true
 	done
