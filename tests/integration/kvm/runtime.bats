@@ -233,7 +233,7 @@ load runtime_helpers
 
 	# the workload's exit status is kiln-vmm's: conmon and the shim read it
 	"${K[@]}" kill c1 SIGKILL
-	wait_until 60 [ "$(status_of c1)" = stopped ]
+	wait_until 60 status_is c1 stopped
 	[ "$("${K[@]}" state c1 | jq -r .pid)" = 0 ]
 	run "${K[@]}" kill c1 KILL
 	[ "$status" -eq 1 ]
@@ -296,7 +296,7 @@ load runtime_helpers
 	wait_until 120 grep -q "40 100" "$out"
 	grep -q "^/dev/pts/" "$out"
 	grep -q "24 80" "$out"
-	wait_until 60 [ "$(status_of t1)" = stopped ]
+	wait_until 60 status_is t1 stopped
 	wait "$rpid"
 	"${K[@]}" delete t1
 	assert_clean

@@ -59,3 +59,9 @@ status_of() {
 	"${K[@]}" state "$1" | jq -r .status
 }
 
+# status_is ID STATUS: whether the container's status is STATUS now (for
+# wait_until, which must run the state command on every try).
+status_is() {
+	[ "$(status_of "$1")" = "$2" ]
+}
+

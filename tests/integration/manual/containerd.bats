@@ -135,6 +135,12 @@ task_status() {
 	c tasks ls | awk -v id="$1" '$1 == id { print $3 }'
 }
 
+# task_status_is ID STATUS: whether the task's status is STATUS now (for
+# wait_until, which must ask again on every try).
+task_status_is() {
+	[ "$(task_status "$1")" = "$2" ]
+}
+
 @test "containerd: ctr run --rm shows stdout and stderr apart, with --env and --cwd" {
 	run --separate-stderr crun_ --rm --env FOO=bar --cwd /tmp "$IMAGE" out1 \
 		sh -c 'echo hello from the container; echo "$FOO $(pwd) $(id -u)"; echo to-stderr >&2'
@@ -221,7 +227,7 @@ stdin-ended" ]
 	# ctr task kill sends SIGTERM by default; the trap ends the task with 0
 	run c tasks kill det1
 	[ "$status" -eq 0 ]
-	wait_until 60 test "$(task_status det1)" = STOPPED
+	wait_until 60 task_status_is det1 STOPPED
 	grep -qx got-term "$log"
 	run c tasks delete det1
 	[ "$status" -eq 0 ]
@@ -235,7 +241,7 @@ stdin-ended" ]
 		</dev/null >"$BATS_TEST_TMPDIR/out" 2>&1 3>&- &
 	bg=$!
 	wait_until 120 grep -qx running "$BATS_TEST_TMPDIR/out"
-	wait_until 60 test "$(task_status kill1)" = RUNNING
+	wait_until 60 task_status_is kill1 RUNNING
 	run c tasks kill --signal SIGKILL kill1
 	[ "$status" -eq 0 ]
 	status=0

@@ -88,6 +88,12 @@ state() {
 	pm inspect --format '{{.State.Status}}' "$1"
 }
 
+# state_is NAME STATE: whether podman has the container in STATE now (for
+# wait_until, which must ask again on every try).
+state_is() {
+	[ "$(state "$1")" = "$2" ]
+}
+
 # logs_have NAME TEXT: whether `podman logs NAME` shows a line TEXT.
 logs_have() {
 	pm logs "$1" 2>/dev/null | grep -qx "$2"
@@ -200,7 +206,7 @@ logs_have() {
 	# sleep as the container's init has no handler: SIGTERM does nothing
 	run pm run -d --network none --name stop2 "$IMAGE" sleep 1000
 	[ "$status" -eq 0 ]
-	wait_until 120 test "$(state stop2)" = running
+	wait_until 120 state_is stop2 running
 	started=$SECONDS
 	run pm stop -t 3 stop2
 	elapsed=$((SECONDS - started))
