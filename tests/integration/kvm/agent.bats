@@ -53,6 +53,18 @@ teardown_file() {
 	fi
 }
 
+# A failed test shows whether the VM is still there and what its console
+# said last (a guest that panicked or a kiln-vmm that exited explains every
+# later failure in the file).
+teardown() {
+	[ -z "${BATS_TEST_COMPLETED:-}" ] || return 0
+	if [ -e "$BATS_FILE_TMPDIR/vmm.status" ]; then
+		echo "# kiln-vmm exited with status $(cat "$BATS_FILE_TMPDIR/vmm.status")" >&3
+	fi
+	echo "# last lines of the guest console:" >&3
+	tail -n 30 "$BATS_FILE_TMPDIR/console" | sed 's/^/#   /' >&3
+}
+
 ping_agent() {
 	[ ! -e "$BATS_FILE_TMPDIR/vmm.status" ] || return 2 # kiln-vmm ended
 	timeout 10 "$AGENTCTL" --uds "$UDS" ping 2>/dev/null
