@@ -4,7 +4,7 @@
 # left behind. A file of its own because ten guests booting at once in the
 # emulated host take several minutes. Runs where /dev/kvm works.
 load ../helpers
-load ../kvm/runtime_helpers
+load runtime_helpers
 
 @test "10 containers at once each finish with their own output and status" {
 	local i pids=()
