@@ -363,8 +363,35 @@ __attribute__((noreturn)) static void child_fail(const char *what)
 	_exit(127);
 }
 
-/* In the child: enter the spec's network namespace and the cgroup, then
- * become kiln-vmm. Failures go to the ready pipe like the VMM's own. */
+/* kiln-vmm stands for the container on the host, so it holds the
+ * container's network, UTS and IPC namespaces: the ones the spec names by
+ * path, or new ones, a new UTS one named with the spec's hostname. Another
+ * container that joins this one's by path (podman's --uts container:ID, a
+ * pod's sandbox under the CRI) then finds its network and its name. */
+static void enter_namespace(const struct oci_namespace *ns, const char *hostname)
+{
+	int flag = oci_namespace_clone_flag(ns->type);
+
+	if (ns->path && ns->path[0]) {
+		int fd = open(ns->path, O_RDONLY | O_CLOEXEC);
+
+		if (fd < 0 || setns(fd, flag) < 0)
+			child_fail(ns->path);
+		close(fd);
+		return;
+	}
+	if (unshare(flag) < 0) {
+		char what[64];
+
+		snprintf(what, sizeof(what), "new %s namespace", oci_namespace_name(ns->type));
+		child_fail(what);
+	}
+	if (ns->type == OCI_NS_UTS && hostname && sethostname(hostname, strlen(hostname)) < 0)
+		child_fail("hostname");
+}
+
+/* In the child: enter the namespaces and the cgroup, then become kiln-vmm.
+ * Failures go to the ready pipe like the VMM's own. */
 __attribute__((noreturn)) static void exec_vmm(const struct spawn *s, int ready)
 {
 	const struct oci_linux *l = s->cfg->linux_spec;
@@ -391,17 +418,8 @@ __attribute__((noreturn)) static void exec_vmm(const struct spawn *s, int ready)
 	for (size_t i = 0; l && i < l->n_namespaces; i++) {
 		const struct oci_namespace *ns = &l->namespaces[i];
 
-		if (ns->type != OCI_NS_NETWORK)
-			continue;
-		if (ns->path) {
-			int fd = open(ns->path, O_RDONLY | O_CLOEXEC);
-
-			if (fd < 0 || setns(fd, CLONE_NEWNET) < 0)
-				child_fail(ns->path);
-			close(fd);
-		} else if (unshare(CLONE_NEWNET) < 0) {
-			child_fail("new network namespace");
-		}
+		if (ns->type == OCI_NS_NETWORK || ns->type == OCI_NS_UTS || ns->type == OCI_NS_IPC)
+			enter_namespace(ns, s->cfg->hostname);
 	}
 	if (s->c->cgroup) {
 		cleanup_free char *procs = xasprintf("%s/cgroup.procs", s->c->cgroup);

@@ -3,12 +3,28 @@
  * (/etc/hosts, /etc/resolv.conf, /etc/hostname, /run/.containerenv) and a
  * host directory for /dev/shm. Files are copied into the container's disk
  * instead (debugfs, before boot), /dev/shm becomes a tmpfs, and any other
- * host directory is refused: kiln has no shared filesystem yet. */
+ * host directory is refused: kiln has no shared filesystem yet.
+ *
+ * A namespace given by path is another container's (a pod's sandbox, a
+ * podman pod's infra container), and that container is in another VM.
+ * kiln-vmm joins the network, UTS and IPC ones on the host (create.c). In
+ * the guest, a UTS, IPC or cgroup namespace cannot be shared across VMs:
+ * the container gets a new one, and a UTS namespace lends it its hostname
+ * when the spec names none, as a pod's containers take the sandbox's.
+ * Joining a pid or mount namespace would promise the other container's
+ * processes or files, so it is refused. */
 #include <errno.h>
+#include <fcntl.h>
+#include <linux/nsfs.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/utsname.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "common/io.h"
 #include "common/json.h"
@@ -84,38 +100,162 @@ static int gen_mount(kiln_json_gen_t *g, const kiln_json_t *node, const struct o
 			       i, S_ISDIR(st.st_mode) ? "directory" : "file", src, m->destination);
 }
 
+/* The hostname of the UTS namespace open at fd, read by a child that joins
+ * it (kiln itself stays where it is). NULL if it cannot be read. */
+static char *uts_hostname(int fd)
+{
+	struct utsname u;
+	char name[sizeof(u.nodename)] = "";
+	int pipefd[2];
+	ssize_t n;
+	pid_t pid;
+	int st;
+
+	if (pipe2(pipefd, O_CLOEXEC) < 0)
+		return NULL;
+	pid = fork();
+	if (pid == 0) {
+		close(pipefd[0]);
+		if (setns(fd, CLONE_NEWUTS) < 0 || uname(&u) < 0)
+			_exit(1);
+		_exit(kiln_write_all(pipefd[1], u.nodename, strnlen(u.nodename, sizeof(name) - 1)) <
+			      0
+			  ? 1
+			  : 0);
+	}
+	close(pipefd[1]);
+	n = pid < 0 ? -1 : kiln_read_full(pipefd[0], name, sizeof(name) - 1);
+	close(pipefd[0]);
+	if (pid < 0 || waitpid(pid, &st, 0) < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0 || n <= 0)
+		return NULL;
+	name[n] = '\0';
+	return xstrdup(name);
+}
+
+/* Checks linux.namespaces[i], given by path (see the top of this file);
+ * *hostname gets the name a UTS namespace lends. */
+static int check_ns_path(const struct oci_namespace *ns, size_t i, char **hostname,
+			 kiln_error_t *err)
+{
+	const char *name = oci_namespace_name(ns->type);
+	cleanup_close int fd = -1;
+	int type;
+
+	if (ns->type == OCI_NS_PID || ns->type == OCI_NS_MOUNT)
+		return kiln_error_make(err, 0,
+				       "linux.namespaces[%zu]: joining the %s namespace %s is not "
+				       "supported (its processes are in another VM)",
+				       i, name, ns->path);
+	fd = open(ns->path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return kiln_error_make(err, errno, "linux.namespaces[%zu].path %s", i, ns->path);
+	type = ioctl(fd, NS_GET_NSTYPE);
+	if (type != oci_namespace_clone_flag(ns->type))
+		return kiln_error_make(
+		    err, 0, "linux.namespaces[%zu].path %s: not a namespace of type \"%s\"", i,
+		    ns->path, name);
+	if (ns->type == OCI_NS_UTS && *hostname == NULL) {
+		*hostname = uts_hostname(fd);
+		if (*hostname == NULL)
+			return kiln_error_make(err, 0,
+					       "linux.namespaces[%zu].path %s: cannot read its "
+					       "hostname",
+					       i, ns->path);
+	}
+	return 0;
+}
+
+/* "linux" with its namespaces as the guest makes them: a path is kept only
+ * for the network namespace (the agent leaves that one to the VM). */
+static int gen_linux(kiln_json_gen_t *g, const kiln_json_t *node, const struct oci_linux *l,
+		     kiln_error_t *err)
+{
+	kiln_json_gen_map_open(g);
+	for (size_t k = 0; k < kiln_json_object_len(node); k++) {
+		const char *key = kiln_json_object_key(node, k);
+
+		kiln_json_gen_key(g, key);
+		if (!streq(key, "namespaces")) {
+			if (proto_json_emit(g, kiln_json_object_value(node, k), err) < 0)
+				return -1;
+			continue;
+		}
+		kiln_json_gen_array_open(g);
+		for (size_t i = 0; i < l->n_namespaces; i++) {
+			const struct oci_namespace *ns = &l->namespaces[i];
+
+			kiln_json_gen_map_open(g);
+			kiln_json_gen_key(g, "type");
+			kiln_json_gen_string(g, oci_namespace_name(ns->type));
+			if (ns->path && ns->type == OCI_NS_NETWORK) {
+				kiln_json_gen_key(g, "path");
+				kiln_json_gen_string(g, ns->path);
+			}
+			kiln_json_gen_map_close(g);
+		}
+		kiln_json_gen_array_close(g);
+	}
+	kiln_json_gen_map_close(g);
+	return 0;
+}
+
 int kiln_guest_spec(const struct oci_config *cfg, const char *bundle, char **out, size_t *len,
 		    struct kiln_injections *inj, kiln_error_t *err)
 {
 	cleanup_json kiln_json_t *doc = NULL;
 	cleanup_json_gen kiln_json_gen_t *g = kiln_json_gen_new(true);
+	cleanup_free char *lent_hostname = NULL;
 	const kiln_json_t *mounts = NULL;
+	int r = -1;
 
 	*inj = (struct kiln_injections){0};
+	for (size_t i = 0; cfg->linux_spec && i < cfg->linux_spec->n_namespaces; i++) {
+		const struct oci_namespace *ns = &cfg->linux_spec->namespaces[i];
+
+		if (ns->path && ns->path[0] && ns->type != OCI_NS_NETWORK &&
+		    check_ns_path(ns, i, &lent_hostname, err) < 0)
+			return -1;
+	}
+	if (cfg->hostname) {
+		free(lent_hostname);
+		lent_hostname = NULL;
+	}
 	if (kiln_json_parse(cfg->raw, cfg->raw_len, &doc, err) < 0)
 		return -1;
 	kiln_json_get_array(doc, "mounts", &mounts, NULL);
 	kiln_json_gen_map_open(g);
 	for (size_t k = 0; k < kiln_json_object_len(doc); k++) {
 		const char *key = kiln_json_object_key(doc, k);
+		const kiln_json_t *value = kiln_json_object_value(doc, k);
 
 		kiln_json_gen_key(g, key);
+		if (streq(key, "linux") && cfg->linux_spec) {
+			if (gen_linux(g, value, cfg->linux_spec, err) < 0)
+				goto out;
+			continue;
+		}
 		if (!streq(key, "mounts") || mounts == NULL) {
-			if (proto_json_emit(g, kiln_json_object_value(doc, k), err) < 0)
-				return -1;
+			if (proto_json_emit(g, value, err) < 0)
+				goto out;
 			continue;
 		}
 		kiln_json_gen_array_open(g);
 		for (size_t i = 0; i < kiln_json_array_len(mounts) && i < cfg->n_mounts; i++)
 			if (gen_mount(g, kiln_json_array_get(mounts, i), &cfg->mounts[i], i, bundle,
-				      inj, err) < 0) {
-				kiln_injections_release(inj);
-				return -1;
-			}
+				      inj, err) < 0)
+				goto out;
 		kiln_json_gen_array_close(g);
 	}
+	if (lent_hostname) {
+		kiln_json_gen_key(g, "hostname");
+		kiln_json_gen_string(g, lent_hostname);
+	}
 	kiln_json_gen_map_close(g);
-	return kiln_json_gen_finish(g, out, len, err);
+	r = kiln_json_gen_finish(g, out, len, err);
+out:
+	if (r < 0)
+		kiln_injections_release(inj);
+	return r;
 }
 
 /* debugfs quotes: a path with a double quote or a newline cannot be said. */

@@ -1,11 +1,13 @@
 /* kiln's host-side decisions that need no VM: signal names, VM sizing,
- * cgroup paths, kiln.conf and the guest image's kernel check. */
+ * cgroup paths, kiln.conf, the guest image's kernel check and the guest's
+ * namespaces when the spec names them by path. */
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
 #include "common/io.h"
@@ -137,7 +139,10 @@ static void fake_kernel(const char *dir, const char *version)
 	char img[0x400] = {0};
 	unsigned off = 0x100; /* the string at 0x200 + off */
 
-	memcpy(img + 0x202, "HdrS", 4);
+	img[0x202] = 'H'; /* the magic "HdrS", not a C string */
+	img[0x203] = 'd';
+	img[0x204] = 'r';
+	img[0x205] = 'S';
 	img[0x20e] = (char)(off & 0xff);
 	img[0x20f] = (char)(off >> 8);
 	snprintf(img + 0x200 + off, sizeof(img) - 0x200 - off, "%s (builder) #1 SMP", version);
@@ -224,5 +229,83 @@ static int test_conf(void)
 	return TAP_PASS;
 }
 
+/* The guest spec made from a config with these namespaces; NULL and *err
+ * when refused. */
+static char *guest_spec_with(const char *namespaces, const char *top, kiln_error_t *err)
+{
+	cleanup_free char *extra = xasprintf(
+	    ", \"linux\": {\"namespaces\": %s, \"sysctl\": {\"kernel.msgmax\": \"8192\"}}%s",
+	    namespaces, top);
+	cleanup_oci_config struct oci_config *c = config_with(extra);
+	struct kiln_injections inj;
+	char *out = NULL;
+	size_t len;
+
+	if (c == NULL || kiln_guest_spec(c, "/nonexistent", &out, &len, &inj, err) < 0)
+		return NULL;
+	kiln_injections_release(&inj);
+	/* without the generator's indentation (no value here has blanks) */
+	for (char *r = out, *w = out;; r++)
+		if (*r != ' ' && *r != '\t' && *r != '\n' && (*w++ = *r) == '\0')
+			break;
+	return out;
+}
+
+static int test_namespace_paths(void)
+{
+	cleanup_error kiln_error_t err = NULL;
+	cleanup_free char *spec = NULL;
+	cleanup_free char *want = NULL;
+	struct utsname u;
+
+	/* our own UTS and IPC namespaces stand in for a pod sandbox's */
+	TAP_CHECK(uname(&u) == 0);
+	spec = guest_spec_with("[{\"type\": \"network\", \"path\": \"/proc/self/ns/net\"}, "
+			       "{\"type\": \"uts\", \"path\": \"/proc/self/ns/uts\"}, "
+			       "{\"type\": \"ipc\", \"path\": \"/proc/self/ns/ipc\"}, "
+			       "{\"type\": \"mount\"}]",
+			       "", &err);
+	if (spec == NULL)
+		tap_diag("%s", err ? err->msg : "the config did not parse");
+	TAP_CHECK(spec != NULL);
+	want = xasprintf("{\"ociVersion\":\"1.2.0\",\"root\":{\"path\":\"r\"},\"process\":{"
+			 "\"args\":[\"true\"],\"cwd\":\"/\"},\"linux\":{\"namespaces\":[{"
+			 "\"type\":\"network\",\"path\":\"/proc/self/ns/net\"},{\"type\":"
+			 "\"uts\"},{\"type\":\"ipc\"},{\"type\":\"mount\"}],\"sysctl\":{"
+			 "\"kernel.msgmax\":\"8192\"}},\"hostname\":\"%s\"}",
+			 u.nodename);
+	TAP_CHECK_STR(spec, want);
+	free(spec);
+
+	/* the spec's own hostname wins */
+	spec = guest_spec_with("[{\"type\": \"uts\", \"path\": \"/proc/self/ns/uts\"}]",
+			       ", \"hostname\": \"mine\"", &err);
+	TAP_CHECK(spec != NULL && strstr(spec, "\"hostname\":\"mine\"") != NULL);
+	TAP_CHECK(strstr(spec, u.nodename) == NULL || streq(u.nodename, "mine"));
+
+	TAP_CHECK(guest_spec_with("[{\"type\": \"uts\"}, {\"type\": \"pid\", \"path\": "
+				  "\"/proc/self/ns/pid\"}]",
+				  "", &err) == NULL);
+	TAP_CHECK_STR(err->msg, "linux.namespaces[1]: joining the pid namespace /proc/self/ns/pid "
+				"is not supported (its processes are in another VM)");
+	kiln_error_free(&err);
+	TAP_CHECK(guest_spec_with("[{\"type\": \"mount\", \"path\": \"/proc/self/ns/mnt\"}]", "",
+				  &err) == NULL);
+	TAP_CHECK(strstr(err->msg, "joining the mount namespace") != NULL);
+	kiln_error_free(&err);
+	TAP_CHECK(guest_spec_with("[{\"type\": \"ipc\", \"path\": \"/proc/self/ns/uts\"}]", "",
+				  &err) == NULL);
+	TAP_CHECK_STR(err->msg,
+		      "linux.namespaces[0].path /proc/self/ns/uts: not a namespace of type "
+		      "\"ipc\"");
+	kiln_error_free(&err);
+	TAP_CHECK(guest_spec_with("[{\"type\": \"cgroup\", \"path\": \"/nonexistent/ns\"}]", "",
+				  &err) == NULL);
+	TAP_CHECK_STR(err->msg,
+		      "linux.namespaces[0].path /nonexistent/ns: No such file or directory");
+	return TAP_PASS;
+}
+
 TAP_MAIN({"signal names and numbers", test_signals}, {"VM size", test_vm_size},
-	 {"cgroup directories", test_cgroup_dir}, {"kiln.conf and the kernel check", test_conf})
+	 {"cgroup directories", test_cgroup_dir}, {"kiln.conf and the kernel check", test_conf},
+	 {"namespaces given by path", test_namespace_paths})
