@@ -156,7 +156,7 @@ logs_have() {
 	[[ "$output" == *tmp-writable* ]]
 }
 
-@test "podman: run -d, ps, exec, logs, then stop ends it with SIGTERM within -t" {
+@test "podman: run -d, ps, exec, a container in its UTS namespace, logs, then stop ends it with SIGTERM within -t" {
 	local started elapsed
 	run pm run -d --network none --name det1 "$IMAGE" \
 		sh -c 'trap "echo got-term; exit 0" TERM; echo ready; while :; do sleep 0.2; done'
@@ -178,6 +178,12 @@ logs_have() {
 	run pm exec -i det1 sh -c 'cat >/tmp/from-exec; cat /tmp/from-exec; cat /proc/1/comm' <<<"piped"
 	[ "$status" -eq 0 ]
 	[ "$output" = $'piped\nsh' ]
+	# a container in det1's UTS and IPC namespaces (container:ID, as in a
+	# pod) takes det1's hostname
+	run pm run --rm --network none --uts container:det1 --ipc container:det1 "$IMAGE" hostname
+	echo "status $status: $output" # shown if the test fails
+	[ "$status" -eq 0 ]
+	[ "$output" = "$(pm inspect --format '{{.Config.Hostname}}' det1)" ]
 
 	started=$SECONDS
 	run pm stop -t 60 det1

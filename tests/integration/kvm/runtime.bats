@@ -100,6 +100,49 @@ load runtime_helpers
 	[ "$status" -eq 1 ]
 	[[ "$output" == *"annotations.io.kiln.vm.vcpus: expected 1 to 32"* ]]
 	assert_clean
+
+	# namespaces of another container, by path
+	bundle "$b" '["true"]'
+	ns_path "$b" pid /proc/1/ns/pid
+	run "${K[@]}" create --bundle "$b" c1
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"linux.namespaces["?"]: joining the pid namespace /proc/1/ns/pid is not supported (its processes are in another VM)" ]]
+	bundle "$b" '["true"]'
+	ns_path "$b" uts /proc/self/ns/ipc
+	run "${K[@]}" create --bundle "$b" c1
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"linux.namespaces["?"].path /proc/self/ns/ipc: not a namespace of type \"uts\"" ]]
+	bundle "$b" '["true"]'
+	ns_path "$b" ipc "$BATS_TEST_TMPDIR/no-such-ns"
+	run "${K[@]}" create --bundle "$b" c1
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"linux.namespaces["?"].path $BATS_TEST_TMPDIR/no-such-ns: No such file or directory" ]]
+	assert_clean
+}
+
+@test "a pod's namespaces by path: kiln-vmm joins them, the UTS one lends its hostname" {
+	local b=$BATS_TEST_TMPDIR/b out=$BATS_TEST_TMPDIR/out pod vmm
+	# a pod sandbox's stand-in: its own network, UTS and IPC namespaces
+	unshare --net --uts --ipc sh -c 'hostname pod-host; exec sleep 600' 3>&- &
+	pod=$!
+	wait_until 10 pod_named "$pod"
+	bundle "$b" '["hostname"]'
+	ns_path "$b" network /proc/$pod/ns/net
+	ns_path "$b" uts /proc/$pod/ns/uts
+	ns_path "$b" ipc /proc/$pod/ns/ipc
+	jq 'del(.hostname)' "$b/config.json" >"$b/config.json.new"
+	mv "$b/config.json.new" "$b/config.json"
+	"${K[@]}" create --bundle "$b" --pid-file "$BATS_TEST_TMPDIR/pid" pod1 >"$out" 2>&1
+	vmm=$(cat "$BATS_TEST_TMPDIR/pid")
+	[ "$(readlink /proc/$vmm/ns/net)" = "$(readlink /proc/$pod/ns/net)" ]
+	[ "$(readlink /proc/$vmm/ns/uts)" = "$(readlink /proc/$pod/ns/uts)" ]
+	"${K[@]}" start pod1
+	wait_until 120 status_is pod1 stopped
+	kill "$pod"
+	cat "$out" # shown if the test fails
+	[ "$(cat "$out")" = pod-host ]
+	"${K[@]}" delete pod1
+	assert_clean
 }
 
 @test "bad ids, unknown containers and signals, --preserve-fds" {

@@ -47,6 +47,20 @@ bundle() {
 	mv "$1/config.json.new" "$1/config.json"
 }
 
+# ns_path DIR TYPE PATH: the bundle's TYPE namespace is joined at PATH (the
+# entry is added when the spec has none of that type).
+ns_path() {
+	jq --arg t "$2" --arg p "$3" \
+		'.linux.namespaces = ([.linux.namespaces[] | select(.type != $t)] + [{"type": $t, "path": $p}])' \
+		"$1/config.json" >"$1/config.json.new"
+	mv "$1/config.json.new" "$1/config.json"
+}
+
+# pod_named PID: PID's UTS namespace has the hostname pod-host.
+pod_named() {
+	[ "$(nsenter --uts --target "$1" hostname)" = pod-host ]
+}
+
 # Nothing of any container is left: no state, no VMM.
 assert_clean() {
 	local left
