@@ -115,13 +115,13 @@ static char *uts_hostname(int fd)
 		return NULL;
 	pid = fork();
 	if (pid == 0) {
+		size_t len;
+
 		close(pipefd[0]);
 		if (setns(fd, CLONE_NEWUTS) < 0 || uname(&u) < 0)
 			_exit(1);
-		_exit(kiln_write_all(pipefd[1], u.nodename, strnlen(u.nodename, sizeof(name) - 1)) <
-			      0
-			  ? 1
-			  : 0);
+		len = strnlen(u.nodename, sizeof(name) - 1);
+		_exit(kiln_write_all(pipefd[1], u.nodename, len) < 0 ? 1 : 0);
 	}
 	close(pipefd[1]);
 	n = pid < 0 ? -1 : kiln_read_full(pipefd[0], name, sizeof(name) - 1);
@@ -132,8 +132,9 @@ static char *uts_hostname(int fd)
 	return xstrdup(name);
 }
 
-/* Checks linux.namespaces[i], given by path (see the top of this file);
- * *hostname gets the name a UTS namespace lends. */
+/* Checks linux.namespaces[i], given by path (see the top of this file).
+ * When hostname is not NULL, *hostname gets the name a UTS namespace
+ * lends. */
 static int check_ns_path(const struct oci_namespace *ns, size_t i, char **hostname,
 			 kiln_error_t *err)
 {
@@ -144,7 +145,7 @@ static int check_ns_path(const struct oci_namespace *ns, size_t i, char **hostna
 	if (ns->type == OCI_NS_PID || ns->type == OCI_NS_MOUNT)
 		return kiln_error_make(err, 0,
 				       "linux.namespaces[%zu]: joining the %s namespace %s is not "
-				       "supported (its processes are in another VM)",
+				       "supported (a VM cannot share it)",
 				       i, name, ns->path);
 	fd = open(ns->path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
@@ -154,7 +155,7 @@ static int check_ns_path(const struct oci_namespace *ns, size_t i, char **hostna
 		return kiln_error_make(
 		    err, 0, "linux.namespaces[%zu].path %s: not a namespace of type \"%s\"", i,
 		    ns->path, name);
-	if (ns->type == OCI_NS_UTS && *hostname == NULL) {
+	if (ns->type == OCI_NS_UTS && hostname) {
 		*hostname = uts_hostname(fd);
 		if (*hostname == NULL)
 			return kiln_error_make(err, 0,
@@ -213,12 +214,8 @@ int kiln_guest_spec(const struct oci_config *cfg, const char *bundle, char **out
 		const struct oci_namespace *ns = &cfg->linux_spec->namespaces[i];
 
 		if (ns->path && ns->path[0] && ns->type != OCI_NS_NETWORK &&
-		    check_ns_path(ns, i, &lent_hostname, err) < 0)
+		    check_ns_path(ns, i, cfg->hostname ? NULL : &lent_hostname, err) < 0)
 			return -1;
-	}
-	if (cfg->hostname) {
-		free(lent_hostname);
-		lent_hostname = NULL;
 	}
 	if (kiln_json_parse(cfg->raw, cfg->raw_len, &doc, err) < 0)
 		return -1;

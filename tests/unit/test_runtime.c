@@ -287,7 +287,7 @@ static int test_namespace_paths(void)
 				  "\"/proc/self/ns/pid\"}]",
 				  "", &err) == NULL);
 	TAP_CHECK_STR(err->msg, "linux.namespaces[1]: joining the pid namespace /proc/self/ns/pid "
-				"is not supported (its processes are in another VM)");
+				"is not supported (a VM cannot share it)");
 	kiln_error_free(&err);
 	TAP_CHECK(guest_spec_with("[{\"type\": \"mount\", \"path\": \"/proc/self/ns/mnt\"}]", "",
 				  &err) == NULL);

@@ -106,7 +106,7 @@ load runtime_helpers
 	ns_path "$b" pid /proc/1/ns/pid
 	run "${K[@]}" create --bundle "$b" c1
 	[ "$status" -eq 1 ]
-	[[ "$output" == *"linux.namespaces["?"]: joining the pid namespace /proc/1/ns/pid is not supported (its processes are in another VM)" ]]
+	[[ "$output" == *"linux.namespaces["?"]: joining the pid namespace /proc/1/ns/pid is not supported (a VM cannot share it)" ]]
 	bundle "$b" '["true"]'
 	ns_path "$b" uts /proc/self/ns/ipc
 	run "${K[@]}" create --bundle "$b" c1
