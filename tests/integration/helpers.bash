@@ -79,3 +79,28 @@ show_runtime_state() {
 		done
 	done
 }
+
+# A client's -t run, checked the same way for every client: TTY_PROBE (the
+# container's shell script) prints its tty, then its terminal's size once
+# it has one (rows and columns non-zero; a client may set it a little after
+# the process started), then both-tty if stdin and stdout are terminals,
+# and exits 4.
+# shellcheck disable=SC2016
+TTY_PROBE='tty; i=0; until s=$(stty size 2>/dev/null) && [ "${s%% *}" != 0 ]; do i=$((i+1)); [ $i -lt 100 ] || break; sleep 0.1; done; echo "$s"; [ -t 0 ] && [ -t 1 ] && echo both-tty; exit 4'
+
+# assert_tty_probe CMD...: runs CMD (a client running TTY_PROBE with -t) on
+# a 31x97 terminal of its own, made by script(1), and checks its output.
+assert_tty_probe() {
+	local cmd
+	cmd=$(printf '%q ' "$@")
+	run script -qec "stty rows 31 cols 97; $cmd" /dev/null
+	[ "$status" -eq 4 ]
+	output=${output//$'\r'/}
+	lines=()
+	mapfile -t lines <<<"$output"
+	printf '%s\n' "${lines[@]}" # shown if the test fails
+	# (the line may start with an echoed control character)
+	[[ "${lines[0]}" == */dev/pts/* || "${lines[0]}" == */dev/console ]]
+	[ "${lines[1]}" = "31 97" ]
+	[ "${lines[2]}" = both-tty ]
+}

@@ -21,8 +21,6 @@ IMAGE=localhost/kiln-busybox:latest
 NS=kiln-test
 # the runc shim's default runtime root for namespace $NS (options.Root unset)
 RUNTIME_ROOT=/run/containerd/runc/$NS
-# prints the terminal's size once it has one (rows and columns non-zero)
-SIZE_LOOP='i=0; until s=$(stty size 2>/dev/null) && [ "${s%% *}" != 0 ]; do i=$((i+1)); [ $i -lt 100 ] || break; sleep 0.1; done; echo "$s"'
 # bound on one ctr command; a VM boot in the emulated host takes 10-20 s
 CTR_TIMEOUT=${KILN_TEST_TIMEOUT:-240}
 
@@ -168,23 +166,11 @@ stdin-ended" ]
 }
 
 @test "containerd: ctr run -t gives the task a terminal of the caller's size" {
-	local cmd
-	# ctr -t wants a terminal of its own: script(1) makes one (31x97).
-	# ctr sets the task's terminal size only after the task started, so
-	# the task waits for it.
-	cmd=$(printf '%q ' timeout -k 10 "$CTR_TIMEOUT" ctr --address "$CDIR/containerd.sock" --namespace "$NS" \
+	# ctr sets the task's terminal size only after the task started; the
+	# probe waits for it
+	assert_tty_probe timeout -k 10 "$CTR_TIMEOUT" ctr --address "$CDIR/containerd.sock" --namespace "$NS" \
 		run --rm -t --runtime io.containerd.runc.v2 --runc-binary "$RUNTIME" "$IMAGE" tty1 \
-		sh -c "tty; $SIZE_LOOP; [ -t 0 ] && [ -t 1 ] && echo both-tty; exit 4")
-	run script -qec "stty rows 31 cols 97; $cmd" /dev/null
-	[ "$status" -eq 4 ]
-	output=${output//$'\r'/}
-	lines=()
-	mapfile -t lines <<<"$output"
-	printf '%s\n' "${lines[@]}" # shown if the test fails
-	# (the line may start with an echoed control character)
-	[[ "${lines[0]}" == */dev/pts/* || "${lines[0]}" == */dev/console ]]
-	[ "${lines[1]}" = "31 97" ]
-	[ "${lines[2]}" = both-tty ]
+		sh -c "$TTY_PROBE"
 }
 
 @test "containerd: run -d; the runtime holds the task; task exec; task kill with a signal, then SIGTERM" {

@@ -19,8 +19,6 @@ bats_require_minimum_version 1.5.0
 
 RUNTIME=${KILN_TEST_RUNTIME:-$BUILD/bin/kiln}
 IMAGE=localhost/kiln-busybox:latest
-# prints the terminal's size once it has one (rows and columns non-zero)
-SIZE_LOOP='i=0; until s=$(stty size 2>/dev/null) && [ "${s%% *}" != 0 ]; do i=$((i+1)); [ $i -lt 100 ] || break; sleep 0.1; done; echo "$s"'
 # bound on one podman command; a VM boot in the emulated host takes 10-20 s
 PM_TIMEOUT=${KILN_TEST_TIMEOUT:-240}
 
@@ -130,21 +128,8 @@ logs_have() {
 }
 
 @test "podman: run -t gives the process a terminal of the caller's size" {
-	local cmd
-	# podman -t wants a terminal of its own: script(1) makes one (31x97);
-	# the size may reach the process a little after it started
-	cmd=$(printf '%q ' timeout -k 10 "$PM_TIMEOUT" podman --runtime "$RUNTIME" run --rm --network none -t "$IMAGE" \
-		sh -c "tty; $SIZE_LOOP; [ -t 0 ] && [ -t 1 ] && echo both-tty; exit 4")
-	run script -qec "stty rows 31 cols 97; $cmd" /dev/null
-	[ "$status" -eq 4 ]
-	output=${output//$'\r'/}
-	lines=()
-	mapfile -t lines <<<"$output"
-	printf '%s\n' "${lines[@]}" # shown if the test fails
-	# (the line may start with an echoed control character)
-	[[ "${lines[0]}" == */dev/pts/* || "${lines[0]}" == */dev/console ]]
-	[ "${lines[1]}" = "31 97" ]
-	[ "${lines[2]}" = both-tty ]
+	assert_tty_probe timeout -k 10 "$PM_TIMEOUT" podman --runtime "$RUNTIME" \
+		run --rm --network none -t "$IMAGE" sh -c "$TTY_PROBE"
 }
 
 @test "podman: --read-only makes the root read-only, /tmp stays writable" {
@@ -157,7 +142,6 @@ logs_have() {
 }
 
 @test "podman: run -d, ps, exec, a container in its UTS namespace, logs, then stop ends it with SIGTERM within -t" {
-	local started elapsed
 	run pm run -d --network none --name det1 "$IMAGE" \
 		sh -c 'trap "echo got-term; exit 0" TERM; echo ready; while :; do sleep 0.2; done'
 	[ "$status" -eq 0 ]
@@ -185,12 +169,9 @@ logs_have() {
 	[ "$status" -eq 0 ]
 	[ "$output" = "$(pm inspect --format '{{.Config.Hostname}}' det1)" ]
 
-	started=$SECONDS
 	run pm stop -t 60 det1
-	elapsed=$((SECONDS - started))
 	[ "$status" -eq 0 ]
-	# ended by the trap, not by the SIGKILL after 60 s
-	[ "$elapsed" -lt 55 ]
+	# ended by the trap (exit 0, got-term below), not by a SIGKILL (137)
 	run state det1
 	[ "$output" = exited ]
 	run pm inspect --format '{{.State.ExitCode}}' det1
@@ -207,7 +188,7 @@ logs_have() {
 }
 
 @test "podman: stop -t 3 SIGKILLs a process that ignores SIGTERM (137)" {
-	local started elapsed
+	local started elapsed stop_status
 	# sleep as the container's init has no handler: SIGTERM does nothing
 	run pm run -d --network none --name stop2 "$IMAGE" sleep 1000
 	[ "$status" -eq 0 ]
@@ -222,8 +203,9 @@ logs_have() {
 	run pm inspect --format '{{.State.ExitCode}}' stop2
 	echo "stop -t 3: status $stop_status after ${elapsed}s; exit code $output"
 	[ "$stop_status" -eq 0 ]
+	# not before the 3 s grace period (a lower bound that only a stop
+	# that did not wait can break)
 	[ "$elapsed" -ge 3 ]
-	[ "$elapsed" -lt 60 ]
 	[ "$output" = 137 ]
 	run pm ps -a --format '{{.Names}} {{.Status}}'
 	[[ "$output" == *"stop2 Exited (137)"* ]]

@@ -125,6 +125,7 @@ load runtime_helpers
 	# a pod sandbox's stand-in: its own network, UTS and IPC namespaces
 	unshare --net --uts --ipc sh -c 'hostname pod-host; exec sleep 600' 3>&- &
 	pod=$!
+	echo "$pod" >"$BATS_TEST_TMPDIR/pod.pid" # killed by teardown
 	wait_until 10 pod_named "$pod"
 	bundle "$b" '["hostname"]'
 	ns_path "$b" network /proc/$pod/ns/net
@@ -138,7 +139,6 @@ load runtime_helpers
 	[ "$(readlink /proc/$vmm/ns/uts)" = "$(readlink /proc/$pod/ns/uts)" ]
 	"${K[@]}" start pod1
 	wait_until 120 status_is pod1 stopped
-	kill "$pod"
 	cat "$out" # shown if the test fails
 	[ "$(cat "$out")" = pod-host ]
 	"${K[@]}" delete pod1

@@ -31,6 +31,10 @@ teardown() {
 	for id in $(ls "$ROOT" 2>/dev/null); do
 		"${K[@]}" delete --force "$id" >/dev/null 2>&1 || true
 	done
+	# a host process a test started as a pod's stand-in
+	if [ -f "$BATS_TEST_TMPDIR/pod.pid" ]; then
+		kill "$(cat "$BATS_TEST_TMPDIR/pod.pid")" 2>/dev/null || true
+	fi
 }
 
 # bundle DIR ARGS_JSON [PROCESS_EXTRA_JSON] [TOP_EXTRA_JSON]: a bundle
