@@ -61,13 +61,18 @@ vm_config() {
 JSON
 }
 
-# show_runtime_state ROOT...: after a failed test, what the container
-# processes and kiln's state directories under each ROOT show (the
-# supervisor's log and the end of the guest console); no-op for a passed
-# test or a root that is not kiln's.
+# show_runtime_state ROOT...: after a failed test, what its last `run`
+# gave (status and output: a failed status check would hide them), and
+# what the container processes and kiln's state directories under each
+# ROOT show (the supervisor's log and the end of the guest console); no-op
+# for a passed test or a root that is not kiln's.
 show_runtime_state() {
 	local root d
 	[ -z "${BATS_TEST_COMPLETED:-}" ] || return 0
+	if [ -n "${status:-}" ]; then
+		echo "# the last run: exit status $status, output:"
+		printf '%s\n' "${output:-}" | tail -n 40
+	fi
 	echo "# processes:"
 	ps -eo pid,ppid,stat,etime,args | grep -E 'kiln|conmon|shim' | grep -v grep | cut -c1-200
 	for root in "$@"; do
@@ -94,11 +99,11 @@ assert_tty_probe() {
 	local cmd
 	cmd=$(printf '%q ' "$@")
 	run script -qec "stty rows 31 cols 97; $cmd" /dev/null
-	[ "$status" -eq 4 ]
 	output=${output//$'\r'/}
 	lines=()
 	mapfile -t lines <<<"$output"
 	printf '%s\n' "${lines[@]}" # shown if the test fails
+	[ "$status" -eq 4 ]
 	# (the line may start with an echoed control character)
 	[[ "${lines[0]}" == */dev/pts/* || "${lines[0]}" == */dev/console ]]
 	[ "${lines[1]}" = "31 97" ]

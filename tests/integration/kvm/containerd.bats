@@ -84,8 +84,10 @@ teardown_file() {
 
 teardown() {
 	show_runtime_state "$RUNTIME_ROOT"
-	# ... and the end of containerd's own log (the shim's errors go there)
-	[ -n "${BATS_TEST_COMPLETED:-}" ] || tail -n 30 "$CDIR/containerd.log" 2>/dev/null || true
+	# ... and the end of containerd's own log (the shim's errors go there),
+	# without the lines each new shim logs as it loads its plugins
+	[ -n "${BATS_TEST_COMPLETED:-}" ] ||
+		grep -v 'loading plugin' "$CDIR/containerd.log" 2>/dev/null | tail -n 40 || true
 }
 
 # c ARGS...: ctr on the suite's containerd and namespace, never hanging a test.
