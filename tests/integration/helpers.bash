@@ -95,10 +95,14 @@ TTY_PROBE='tty; i=0; until s=$(stty size 2>/dev/null) && [ "${s%% *}" != 0 ]; do
 
 # assert_tty_probe CMD...: runs CMD (a client running TTY_PROBE with -t) on
 # a 31x97 terminal of its own, made by script(1), and checks its output.
+# CMD is exec'd so that it leads the terminal's session and is in its
+# foreground: script's shell is $SHELL, and a shell that forked CMD would
+# leave `timeout` to put it in a background process group, where the
+# client's switch to raw mode stops it with SIGTTOU until the timeout.
 assert_tty_probe() {
 	local cmd
 	cmd=$(printf '%q ' "$@")
-	run script -qec "stty rows 31 cols 97; $cmd" /dev/null
+	run script -qec "stty rows 31 cols 97; exec $cmd" /dev/null
 	output=${output//$'\r'/}
 	lines=()
 	mapfile -t lines <<<"$output"
