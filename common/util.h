@@ -108,4 +108,7 @@ __attribute__((malloc, returns_nonnull, format(printf, 1, 2))) char *xasprintf(c
 __attribute__((malloc, returns_nonnull, format(printf, 1, 0))) char *xvasprintf(const char *fmt,
 										va_list ap);
 
+/* CLOCK_MONOTONIC in milliseconds: for deadlines. */
+long long kiln_now_ms(void);
+
 #endif

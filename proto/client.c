@@ -18,6 +18,7 @@ int proto_vsock_connect(const char *uds, unsigned port, kiln_error_t *err)
 {
 	cleanup_close int fd = kiln_unix_connect(uds, err);
 	char line[64];
+	long long deadline;
 	size_t n = 0;
 
 	if (fd < 0)
@@ -25,11 +26,21 @@ int proto_vsock_connect(const char *uds, unsigned port, kiln_error_t *err)
 	snprintf(line, sizeof(line), "CONNECT %u\n", port);
 	if (kiln_write_all(fd, line, strlen(line)) < 0)
 		return kiln_error_make(err, errno, "vsock port %u: CONNECT", port);
+	deadline = kiln_now_ms() + PROTO_CONNECT_TIMEOUT_MS;
 	for (;;) {
+		struct pollfd pfd = {.fd = fd, .events = POLLIN};
+		long long left = deadline - kiln_now_ms();
+		ssize_t r;
 		char c;
-		ssize_t r = read(fd, &c, 1);
 
-		if (r < 0 && errno == EINTR)
+		/* the guest's kernel answers by itself: only a stuck guest is
+		 * this late */
+		if (left <= 0 || poll(&pfd, 1, (int)left) == 0)
+			return kiln_error_make(
+			    err, ETIMEDOUT, "vsock port %u: the guest did not answer within %d s",
+			    port, PROTO_CONNECT_TIMEOUT_MS / 1000);
+		r = read(fd, &c, 1);
+		if (r < 0 && (errno == EINTR || errno == EAGAIN))
 			continue;
 		if (r < 0)
 			return kiln_error_make(err, errno, "vsock port %u", port);
@@ -259,7 +270,7 @@ static int attach(const char *uds, const char *cid, const char *eid, enum proto_
 		  kiln_error_t *err)
 {
 	struct proto_attach a = {.container_id = cid, .exec_id = eid, .stream = stream};
-	struct proto_client c;
+	struct proto_client c = {.fd = -1};
 	struct proto_reply r = {0};
 	size_t len;
 	char *payload;

@@ -17,7 +17,9 @@
 
 /* Connects to guest vsock `port` through the VM's hybrid vsock socket at
  * uds ("CONNECT <port>\n", "OK <n>\n"). Returns the fd (close-on-exec) or
- * <0; -ECONNREFUSED means nothing listens on that port in the guest yet. */
+ * <0; -ECONNREFUSED means nothing listens on that port in the guest yet,
+ * -ETIMEDOUT that the guest gave no answer in PROTO_CONNECT_TIMEOUT_MS. */
+#define PROTO_CONNECT_TIMEOUT_MS 60000
 int proto_vsock_connect(const char *uds, unsigned port, kiln_error_t *err);
 
 /* A control connection and its request ids. */

@@ -433,6 +433,51 @@ __attribute__((noreturn)) static void exec_vmm(const struct spawn *s, int ready)
 	child_fail(argv[0]);
 }
 
+/* ---- Interruption: SIGINT, SIGTERM, SIGHUP or SIGQUIT while a container
+ * is being made undoes it like any other failure (the handler only notes
+ * the signal and wakes wait_ready through a pipe). */
+
+static const int interrupt_signals[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT};
+static volatile sig_atomic_t interrupted_by;
+static int interrupt_pipe[2] = {-1, -1};
+
+static void on_interrupt(int sig)
+{
+	int saved = errno;
+
+	interrupted_by = sig;
+	if (interrupt_pipe[1] >= 0 && write(interrupt_pipe[1], "", 1) < 0) {
+		/* full: wait_ready wakes anyway */
+	}
+	errno = saved;
+}
+
+/* Catches the signals while on, back to what they were when off. One that
+ * was ignored stays ignored (a shell's background job ignores SIGINT). */
+static void catch_interrupts(bool on)
+{
+	static struct sigaction saved[ARRAY_SIZE(interrupt_signals)];
+	struct sigaction sa = {.sa_handler = on_interrupt, .sa_flags = SA_RESTART};
+
+	if (on && interrupt_pipe[0] < 0 && pipe2(interrupt_pipe, O_CLOEXEC | O_NONBLOCK) < 0)
+		interrupt_pipe[0] = interrupt_pipe[1] = -1; /* EINTR still wakes poll */
+	sigemptyset(&sa.sa_mask);
+	for (size_t i = 0; i < ARRAY_SIZE(interrupt_signals); i++) {
+		if (!on)
+			sigaction(interrupt_signals[i], &saved[i], NULL);
+		else if (sigaction(interrupt_signals[i], NULL, &saved[i]) == 0 &&
+			 saved[i].sa_handler != SIG_IGN)
+			sigaction(interrupt_signals[i], &sa, NULL);
+	}
+}
+
+static int check_interrupted(kiln_error_t *err)
+{
+	if (!interrupted_by)
+		return 0;
+	return kiln_error_make(err, 0, "interrupted by SIG%s", sigabbrev_np(interrupted_by));
+}
+
 /* Reads the VMM's one line: "ok <pid>" or "error <message>". */
 static int wait_ready(int fd, unsigned timeout_ms, kiln_error_t *err)
 {
@@ -442,20 +487,28 @@ static int wait_ready(int fd, unsigned timeout_ms, kiln_error_t *err)
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (;;) {
-		struct pollfd pfd = {.fd = fd, .events = POLLIN};
+		struct pollfd pfd[2] = {{.fd = fd, .events = POLLIN},
+					{.fd = interrupt_pipe[0], .events = POLLIN}};
 		long elapsed;
 		ssize_t r;
 		int p;
 
+		if (check_interrupted(err) < 0)
+			return -1;
 		clock_gettime(CLOCK_MONOTONIC, &t);
 		elapsed = (t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000;
 		if (elapsed >= (long)timeout_ms)
 			return kiln_error_make(err, ETIMEDOUT,
 					       "the VM did not report the container created");
-		p = poll(&pfd, 1, (int)(timeout_ms - elapsed));
-		if (p < 0 && errno == EINTR)
-			continue;
-		if (p <= 0)
+		p = poll(pfd, 2, (int)(timeout_ms - elapsed));
+		if (p > 0 && pfd[1].revents) {
+			char drain[16];
+
+			/* a child's handler (before its exec) writes here too */
+			while (read(interrupt_pipe[0], drain, sizeof(drain)) > 0)
+				;
+		}
+		if (p <= 0 || !pfd[0].revents)
 			continue;
 		r = read(fd, line + n, sizeof(line) - 1 - n);
 		if (r < 0 && errno == EINTR)
@@ -473,6 +526,9 @@ static int wait_ready(int fd, unsigned timeout_ms, kiln_error_t *err)
 		return 0;
 	if (strncmp(line, "error ", 6) == 0)
 		return kiln_error_make(err, 0, "%s", line + 6);
+	/* a terminal's ^C reaches kiln-vmm too, which then stops */
+	if (check_interrupted(err) < 0)
+		return -1;
 	return kiln_error_make(err, 0, "kiln-vmm exited before the container was created");
 }
 
@@ -586,7 +642,8 @@ static int do_create(const struct create_opts *o, pid_t *vmm_pid, kiln_error_t *
 	    build_image(c.rootfs, img, conf.rootfs_free_mib, err) < 0 ||
 	    kiln_inject_files(img, &inj, err) < 0 ||
 	    write_vm_json(&c, &conf, vcpus, mib, cfg->root.readonly, err) < 0 ||
-	    write_container_json(&c, &conf, cfg->root.readonly, cfg->process->terminal, err) < 0)
+	    write_container_json(&c, &conf, cfg->root.readonly, cfg->process->terminal, err) < 0 ||
+	    check_interrupted(err) < 0)
 		goto out;
 	/* cgroup v2 only; elsewhere the VMM stays in kiln's cgroup */
 	if (access("/sys/fs/cgroup/cgroup.controllers", F_OK) == 0)
@@ -637,7 +694,7 @@ static int do_create(const struct create_opts *o, pid_t *vmm_pid, kiln_error_t *
 	wrote_pid_file = o->pid_file != NULL;
 	/* runc's order: prestart (deprecated), then createRuntime */
 	if (kiln_hooks_run(&c, OCI_HOOK_PRESTART, err) < 0 ||
-	    kiln_hooks_run(&c, OCI_HOOK_CREATE_RUNTIME, err) < 0)
+	    kiln_hooks_run(&c, OCI_HOOK_CREATE_RUNTIME, err) < 0 || check_interrupted(err) < 0)
 		goto out;
 	*vmm_pid = pid;
 	r = 0;
@@ -747,10 +804,14 @@ int kiln_cmd_create(int argc, char **argv, kiln_error_t *err)
 {
 	struct create_opts o;
 	pid_t pid;
+	int r;
 
-	if (parse_create(argc, argv, &o, false, err) < 0 || do_create(&o, &pid, err) < 0)
+	if (parse_create(argc, argv, &o, false, err) < 0)
 		return 1;
-	return 0;
+	catch_interrupts(true);
+	r = do_create(&o, &pid, err);
+	catch_interrupts(false);
+	return r < 0 ? 1 : 0;
 }
 
 static int start_container(struct kiln_container *c, kiln_error_t *err)
@@ -797,6 +858,18 @@ int kiln_cmd_start(int argc, char **argv, kiln_error_t *err)
 	return r < 0 ? 1 : 0;
 }
 
+static void forward_signal(struct kiln_container *c, int sig)
+{
+	struct proto_client pc;
+	kiln_error_t e = NULL;
+
+	if (kiln_agent_open(c, &pc, &e) == 0) {
+		proto_client_signal(&pc, c->id, NULL, sig, false, &e);
+		proto_client_close(&pc);
+	}
+	kiln_error_free(&e);
+}
+
 /* Forwards the signals `kill` would send while waiting for kiln-vmm. */
 static int wait_forwarding(struct kiln_container *c, pid_t pid)
 {
@@ -809,6 +882,9 @@ static int wait_forwarding(struct kiln_container *c, pid_t pid)
 	for (size_t i = 0; i < ARRAY_SIZE(fwd); i++)
 		sigaddset(&set, fwd[i]);
 	sigprocmask(SIG_BLOCK, &set, NULL);
+	/* one that came after the container started, before the block */
+	if (interrupted_by)
+		forward_signal(c, interrupted_by);
 	sfd = signalfd(-1, &set, SFD_CLOEXEC);
 	for (;;) {
 		struct signalfd_siginfo si;
@@ -819,16 +895,8 @@ static int wait_forwarding(struct kiln_container *c, pid_t pid)
 			break;
 		if (sfd < 0 || read(sfd, &si, sizeof(si)) != sizeof(si))
 			continue;
-		if (si.ssi_signo != SIGCHLD) {
-			struct proto_client pc;
-			kiln_error_t e = NULL;
-
-			if (kiln_agent_open(c, &pc, &e) == 0) {
-				proto_client_signal(&pc, c->id, NULL, (int)si.ssi_signo, false, &e);
-				proto_client_close(&pc);
-			}
-			kiln_error_free(&e);
-		}
+		if (si.ssi_signo != SIGCHLD)
+			forward_signal(c, (int)si.ssi_signo);
 	}
 	if (sfd >= 0)
 		close(sfd);
@@ -845,20 +913,31 @@ int kiln_cmd_run(int argc, char **argv, kiln_error_t *err)
 	pid_t pid;
 	int code;
 
-	if (parse_create(argc, argv, &o, true, err) < 0 || do_create(&o, &pid, err) < 0)
+	if (parse_create(argc, argv, &o, true, err) < 0)
 		return 1;
-	if (kiln_container_load(o.id, &c, err) < 0)
+	/* until wait_forwarding takes the signals over */
+	catch_interrupts(true);
+	if (do_create(&o, &pid, err) < 0) {
+		catch_interrupts(false);
 		return 1;
-	if (start_container(&c, err) < 0) {
+	}
+	if (kiln_container_load(o.id, &c, err) < 0) {
+		catch_interrupts(false);
+		return 1;
+	}
+	if (start_container(&c, err) < 0 || check_interrupted(err) < 0) {
+		catch_interrupts(false);
 		kiln_container_destroy(&c);
 		kiln_container_release(&c);
 		return 1;
 	}
 	if (o.detach) {
+		catch_interrupts(false);
 		kiln_container_release(&c);
 		return 0;
 	}
 	code = wait_forwarding(&c, pid);
+	catch_interrupts(false);
 	if (!o.keep)
 		kiln_container_destroy(&c);
 	kiln_container_release(&c);

@@ -19,21 +19,13 @@
 #include "oci/oci.h"
 #include "runtime/runtime.h"
 
-static long long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static int run_hook(const struct oci_hook *h, const char *state, const char *name, size_t i,
 		    kiln_error_t *err)
 {
 	char *const default_argv[] = {h->path, NULL};
 	char *const empty_env[] = {NULL};
 	int in[2], status = 0;
-	long long deadline = h->timeout.present ? now_ms() + h->timeout.value * 1000 : -1;
+	long long deadline = h->timeout.present ? kiln_now_ms() + h->timeout.value * 1000 : -1;
 	pid_t pid;
 
 	if (pipe2(in, O_CLOEXEC) < 0)
@@ -62,7 +54,7 @@ static int run_hook(const struct oci_hook *h, const char *state, const char *nam
 			break;
 		if (w < 0 && errno != EINTR)
 			return kiln_error_make(err, errno, "hooks.%s[%zu]: wait", name, i);
-		if (deadline >= 0 && now_ms() > deadline) {
+		if (deadline >= 0 && kiln_now_ms() > deadline) {
 			kill(pid, SIGKILL);
 			waitpid(pid, NULL, 0);
 			return kiln_error_make(err, 0, "hooks.%s[%zu] (%s): timed out after %lld s",

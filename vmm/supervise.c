@@ -1,7 +1,6 @@
 /* kiln-vmm's container mode (vmm/supervise.h). */
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -77,18 +76,16 @@ void supervise_config_release(struct supervise_config *c)
 	*c = (struct supervise_config){.ready_fd = -1};
 }
 
-/* The one line for the runtime waiting in `kiln create`. */
-__attribute__((format(printf, 2, 3))) static void report(struct supervisor *s, const char *fmt, ...)
+/* The one line for the runtime waiting in `kiln create`: "ok <pid>" or
+ * "error <message>". */
+static void report(struct supervisor *s, const char *word, const char *rest)
 {
 	char line[1024];
-	va_list ap;
 	int n;
 
 	if (s->cfg.ready_fd < 0)
 		return;
-	va_start(ap, fmt);
-	n = vsnprintf(line, sizeof(line) - 1, fmt, ap);
-	va_end(ap);
+	n = snprintf(line, sizeof(line) - 1, "%s %s", word, rest);
 	if (n < 0)
 		n = 0;
 	if ((size_t)n > sizeof(line) - 2)
@@ -109,18 +106,10 @@ static bool vm_ended(struct vmm *v)
 	return done;
 }
 
-static long long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Connects to the agent's control port, retrying while the guest boots. */
 static int wait_for_agent(struct supervisor *s, struct proto_client *c, kiln_error_t *err)
 {
-	long long deadline = now_ms() + s->cfg.boot_timeout_ms;
+	long long deadline = kiln_now_ms() + s->cfg.boot_timeout_ms;
 
 	for (;;) {
 		struct proto_reply r = {0};
@@ -138,7 +127,7 @@ static int wait_for_agent(struct supervisor *s, struct proto_client *c, kiln_err
 		kiln_error_free(err);
 		if (vm_ended(s->vmm))
 			return kiln_error_make(err, 0, "the VM stopped before its agent answered");
-		if (now_ms() > deadline)
+		if (kiln_now_ms() > deadline)
 			return kiln_error_make(err, ETIMEDOUT,
 					       "the guest agent did not answer within %u ms",
 					       s->cfg.boot_timeout_ms);
@@ -187,6 +176,7 @@ static void *supervise_main(void *arg)
 	struct proto_wait_result w = {0};
 	kiln_error_t err = NULL;
 	bool ready = false;
+	char pid_text[16];
 	int pid = 0;
 
 	if (wait_for_agent(s, &c, &err) < 0 || create_container(s, &c, &pid, &err) < 0 ||
@@ -195,7 +185,8 @@ static void *supervise_main(void *arg)
 	    (s->cfg.terminal && isatty(STDIN_FILENO) &&
 	     proto_relay_follow_winsize(&relay, s->uds, s->cfg.id, NULL, STDIN_FILENO, &err) < 0))
 		goto fail;
-	report(s, "ok %d", pid);
+	snprintf(pid_text, sizeof(pid_text), "%d", pid);
+	report(s, "ok", pid_text);
 	ready = true;
 	log_info("container %s created (guest pid %d)", s->cfg.id, pid);
 	if (proto_relay_run(&relay, &c, s->cfg.id, NULL, &w, &err) < 0)
@@ -212,7 +203,7 @@ fail:
 	proto_relay_release(&relay);
 	proto_client_close(&c);
 	if (!ready)
-		report(s, "error %s", err && err->msg ? err->msg : "unknown error");
+		report(s, "error", err && err->msg ? err->msg : "unknown error");
 	log_error("container %s: %s", s->cfg.id, err && err->msg ? err->msg : "unknown error");
 	vmm_request_stop(s->vmm, 1, err && err->msg ? err->msg : "container supervisor failed");
 	kiln_error_free(&err);

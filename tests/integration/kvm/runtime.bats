@@ -184,6 +184,49 @@ load runtime_helpers
 	assert_clean
 }
 
+@test "a signal while create waits undoes it: one line, status 1, nothing left" {
+	local b=$BATS_TEST_TMPDIR/b t=$BATS_TEST_TMPDIR pid
+	# A stand-in for kiln-vmm that boots nothing: it reports the container
+	# created (on fd 3, as kiln-vmm does) only once $t/ready exists.
+	printf '#!/bin/sh\necho $$ >"%s/vmm.pid"\n[ -e "%s/ready" ] && echo "ok $$" >&3\nexec sleep 600\n' \
+		"$t" "$t" >"$t/vmm"
+	chmod +x "$t/vmm"
+	echo "vmm = $t/vmm" >"$t/kiln.conf"
+	export KILN_CONF=$t/kiln.conf
+	bundle "$b" '["true"]'
+	# SIGTERM to create while it waits for the VM to report
+	"${K[@]}" create --bundle "$b" c1 >"$t/out" 2>&1 3>&- &
+	pid=$!
+	wait_until 60 test -e "$t/vmm.pid"
+	kill -TERM "$pid"
+	status=0
+	wait "$pid" || status=$?
+	cat "$t/out"
+	[ "$status" -eq 1 ]
+	[ "$(cat "$t/out")" = "kiln: interrupted by SIGTERM" ]
+	! kill -0 "$(cat "$t/vmm.pid")" 2>/dev/null
+	assert_clean
+	# SIGHUP to run while a createRuntime hook holds it, after the VM reported
+	rm "$t/vmm.pid"
+	touch "$t/ready"
+	jq --arg t "$t" '.hooks.createRuntime = [{"path": "/bin/sh", "args": ["sh", "-c",
+	    "touch \($t)/hook; until [ -e \($t)/go ]; do sleep 0.1; done"]}]' \
+		"$b/config.json" >"$b/config.json.new"
+	mv "$b/config.json.new" "$b/config.json"
+	"${K[@]}" run --bundle "$b" c2 >"$t/out" 2>&1 3>&- &
+	pid=$!
+	wait_until 60 test -e "$t/hook"
+	kill -HUP "$pid"
+	touch "$t/go"
+	status=0
+	wait "$pid" || status=$?
+	cat "$t/out"
+	[ "$status" -eq 1 ]
+	[ "$(cat "$t/out")" = "kiln: interrupted by SIGHUP" ]
+	! kill -0 "$(cat "$t/vmm.pid")" 2>/dev/null
+	assert_clean
+}
+
 # ---- one VM each
 
 @test "run: stdout and stderr apart, stdin, user/cwd/env/hostname, bind-mounted files, exit status" {
@@ -274,8 +317,10 @@ load runtime_helpers
 	[ "$status" -eq 1 ]
 	[[ "$output" == *'cannot delete container "c1" that is running'* ]]
 
-	# the workload's exit status is kiln-vmm's: conmon and the shim read it
-	"${K[@]}" kill c1 SIGKILL
+	# the workload's exit status is kiln-vmm's: conmon and the shim read it;
+	# a paused guest cannot answer, SIGKILL ends its VM without it
+	"${K[@]}" pause c1
+	timeout 60 "${K[@]}" kill c1 SIGKILL
 	wait_until 60 status_is c1 stopped
 	[ "$("${K[@]}" state c1 | jq -r .pid)" = 0 ]
 	run "${K[@]}" kill c1 KILL
