@@ -909,37 +909,29 @@ static int wait_forwarding(struct kiln_container *c, pid_t pid)
 int kiln_cmd_run(int argc, char **argv, kiln_error_t *err)
 {
 	struct create_opts o;
-	struct kiln_container c;
+	struct kiln_container c = {0};
 	pid_t pid;
-	int code;
+	int code = 1;
 
 	if (parse_create(argc, argv, &o, true, err) < 0)
 		return 1;
 	/* until wait_forwarding takes the signals over */
 	catch_interrupts(true);
-	if (do_create(&o, &pid, err) < 0) {
-		catch_interrupts(false);
-		return 1;
-	}
-	if (kiln_container_load(o.id, &c, err) < 0) {
-		catch_interrupts(false);
-		return 1;
-	}
+	if (do_create(&o, &pid, err) < 0 || kiln_container_load(o.id, &c, err) < 0)
+		goto out;
 	if (start_container(&c, err) < 0 || check_interrupted(err) < 0) {
-		catch_interrupts(false);
 		kiln_container_destroy(&c);
-		kiln_container_release(&c);
-		return 1;
+		goto out;
 	}
 	if (o.detach) {
-		catch_interrupts(false);
-		kiln_container_release(&c);
-		return 0;
+		code = 0;
+		goto out;
 	}
 	code = wait_forwarding(&c, pid);
-	catch_interrupts(false);
 	if (!o.keep)
 		kiln_container_destroy(&c);
+out:
+	catch_interrupts(false);
 	kiln_container_release(&c);
 	return code;
 }

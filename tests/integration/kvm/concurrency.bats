@@ -14,8 +14,10 @@ load runtime_helpers
 	for i in $(seq 1 10); do
 		bundle "$BATS_TEST_TMPDIR/b$i" "[\"sh\", \"-c\", \"echo container-$i; exit $i\"]" \
 			'{}' '{"annotations": {"io.kiln.vm.memory_mib": "128"}}'
+		# SIGKILL after the time limit leaves a stuck container's state
+		# directory (its VMM's log and guest console) for teardown to show;
 		# fd 3 closed: a VMM left running must not keep bats waiting
-		timeout -k 20 480 "${K[@]}" run --bundle "$BATS_TEST_TMPDIR/b$i" "m$i" \
+		timeout -s KILL 480 "${K[@]}" run --bundle "$BATS_TEST_TMPDIR/b$i" "m$i" \
 			>"$BATS_TEST_TMPDIR/out$i" 2>&1 3>&- &
 		pids+=($!)
 	done

@@ -31,6 +31,8 @@ teardown() {
 	for id in $(ls "$ROOT" 2>/dev/null); do
 		"${K[@]}" delete --force "$id" >/dev/null 2>&1 || true
 	done
+	# a VMM whose kiln was killed before it saved the container's state
+	pkill -KILL -f "kiln-vmm .*$ROOT/" || true
 	# a host process a test started as a pod's stand-in
 	if [ -f "$BATS_TEST_TMPDIR/pod.pid" ]; then
 		kill "$(cat "$BATS_TEST_TMPDIR/pod.pid")" 2>/dev/null || true
