@@ -30,17 +30,20 @@ int proto_vsock_connect(const char *uds, unsigned port, kiln_error_t *err)
 	for (;;) {
 		struct pollfd pfd = {.fd = fd, .events = POLLIN};
 		long long left = deadline - kiln_now_ms();
+		int p = left > 0 ? poll(&pfd, 1, (int)left) : 0;
 		ssize_t r;
 		char c;
 
+		if (p < 0 && errno == EINTR)
+			continue;
 		/* the guest's kernel answers by itself: only a stuck guest is
 		 * this late */
-		if (left <= 0 || poll(&pfd, 1, (int)left) == 0)
+		if (p == 0)
 			return kiln_error_make(
 			    err, ETIMEDOUT, "vsock port %u: the guest did not answer within %d s",
 			    port, PROTO_CONNECT_TIMEOUT_MS / 1000);
 		r = read(fd, &c, 1);
-		if (r < 0 && (errno == EINTR || errno == EAGAIN))
+		if (r < 0 && errno == EINTR)
 			continue;
 		if (r < 0)
 			return kiln_error_make(err, errno, "vsock port %u", port);

@@ -446,9 +446,9 @@ static void on_interrupt(int sig)
 	int saved = errno;
 
 	interrupted_by = sig;
-	if (interrupt_pipe[1] >= 0 && write(interrupt_pipe[1], "", 1) < 0) {
-		/* full: wait_ready wakes anyway */
-	}
+	/* a full pipe already wakes wait_ready */
+	if (interrupt_pipe[1] >= 0)
+		(void)!write(interrupt_pipe[1], "", 1);
 	errno = saved;
 }
 
@@ -481,26 +481,23 @@ static int check_interrupted(kiln_error_t *err)
 /* Reads the VMM's one line: "ok <pid>" or "error <message>". */
 static int wait_ready(int fd, unsigned timeout_ms, kiln_error_t *err)
 {
+	long long deadline = kiln_now_ms() + timeout_ms;
 	char line[1100];
 	size_t n = 0;
-	struct timespec t0, t;
 
-	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (;;) {
 		struct pollfd pfd[2] = {{.fd = fd, .events = POLLIN},
 					{.fd = interrupt_pipe[0], .events = POLLIN}};
-		long elapsed;
+		long long left = deadline - kiln_now_ms();
 		ssize_t r;
 		int p;
 
 		if (check_interrupted(err) < 0)
 			return -1;
-		clock_gettime(CLOCK_MONOTONIC, &t);
-		elapsed = (t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000;
-		if (elapsed >= (long)timeout_ms)
+		if (left <= 0)
 			return kiln_error_make(err, ETIMEDOUT,
 					       "the VM did not report the container created");
-		p = poll(pfd, 2, (int)(timeout_ms - elapsed));
+		p = poll(pfd, 2, (int)left);
 		if (p > 0 && pfd[1].revents) {
 			char drain[16];
 

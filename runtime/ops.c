@@ -88,6 +88,7 @@ int kiln_cmd_kill(int argc, char **argv, kiln_error_t *err)
 	struct kiln_container c;
 	struct proto_client pc;
 	int sig = SIGTERM, r;
+	bool paused;
 
 	if (parse_flags(argc, argv, opts, "a", set_kill, &o, err) < 0 ||
 	    one_id(argc, argv, 1, err) < 0)
@@ -103,19 +104,20 @@ int kiln_cmd_kill(int argc, char **argv, kiln_error_t *err)
 	/* SIGKILL does not depend on the guest (a paused one cannot answer, a
 	 * stuck one does not): the VM is the container, and kiln-vmm killed by
 	 * it exits the way the workload would have (137). */
-	if (sig == SIGKILL && kiln_container_status(&c) == KILN_PAUSED) {
-		kiln_container_kill_vmm(&c);
-		kiln_container_release(&c);
-		return 0;
-	}
-	r = kiln_agent_open(&c, &pc, err);
-	if (r == 0) {
-		r = proto_client_signal(&pc, c.id, NULL, sig, o.all, err);
-		proto_client_close(&pc);
+	paused = kiln_container_status(&c) == KILN_PAUSED;
+	r = -1;
+	if (!paused || sig != SIGKILL) {
+		r = kiln_agent_open(&c, &pc, err);
+		if (r == 0) {
+			r = proto_client_signal(&pc, c.id, NULL, sig, o.all, err);
+			proto_client_close(&pc);
+		}
 	}
 	if (r < 0 && sig == SIGKILL && kiln_container_status(&c) != KILN_STOPPED) {
-		log_warning("%s; killing its VM", (*err)->msg);
-		kiln_error_free(err);
+		if (*err) {
+			log_warning("%s; killing its VM", (*err)->msg);
+			kiln_error_free(err);
+		}
 		kiln_container_kill_vmm(&c);
 		r = 0;
 	}

@@ -184,8 +184,30 @@ load runtime_helpers
 	assert_clean
 }
 
+# interrupted SIG FILE CMD...: runs `kiln CMD` (a create or run) in the
+# background, sends it SIG once FILE exists and releases the hook that may
+# hold it; kiln must undo the container: one line, status 1, the stand-in
+# VMM gone, nothing left.
+interrupted() {
+	local sig=$1 file=$2 t=$BATS_TEST_TMPDIR pid
+	shift 2
+	rm -f "$t/vmm.pid" "$t/go"
+	"${K[@]}" "$@" >"$t/out" 2>&1 3>&- &
+	pid=$!
+	wait_until 60 test -e "$file"
+	kill -"$sig" "$pid"
+	touch "$t/go"
+	status=0
+	wait "$pid" || status=$?
+	cat "$t/out"
+	[ "$status" -eq 1 ]
+	[ "$(cat "$t/out")" = "kiln: interrupted by SIG$sig" ]
+	! kill -0 "$(cat "$t/vmm.pid")" 2>/dev/null || { echo "the stand-in VMM still runs"; return 1; }
+	assert_clean
+}
+
 @test "a signal while create waits undoes it: one line, status 1, nothing left" {
-	local b=$BATS_TEST_TMPDIR/b t=$BATS_TEST_TMPDIR pid
+	local b=$BATS_TEST_TMPDIR/b t=$BATS_TEST_TMPDIR
 	# A stand-in for kiln-vmm that boots nothing: it reports the container
 	# created (on fd 3, as kiln-vmm does) only once $t/ready exists.
 	printf '#!/bin/sh\necho $$ >"%s/vmm.pid"\n[ -e "%s/ready" ] && echo "ok $$" >&3\nexec sleep 600\n' \
@@ -195,36 +217,14 @@ load runtime_helpers
 	export KILN_CONF=$t/kiln.conf
 	bundle "$b" '["true"]'
 	# SIGTERM to create while it waits for the VM to report
-	"${K[@]}" create --bundle "$b" c1 >"$t/out" 2>&1 3>&- &
-	pid=$!
-	wait_until 60 test -e "$t/vmm.pid"
-	kill -TERM "$pid"
-	status=0
-	wait "$pid" || status=$?
-	cat "$t/out"
-	[ "$status" -eq 1 ]
-	[ "$(cat "$t/out")" = "kiln: interrupted by SIGTERM" ]
-	! kill -0 "$(cat "$t/vmm.pid")" 2>/dev/null
-	assert_clean
+	interrupted TERM "$t/vmm.pid" create --bundle "$b" c1
 	# SIGHUP to run while a createRuntime hook holds it, after the VM reported
-	rm "$t/vmm.pid"
 	touch "$t/ready"
 	jq --arg t "$t" '.hooks.createRuntime = [{"path": "/bin/sh", "args": ["sh", "-c",
 	    "touch \($t)/hook; until [ -e \($t)/go ]; do sleep 0.1; done"]}]' \
 		"$b/config.json" >"$b/config.json.new"
 	mv "$b/config.json.new" "$b/config.json"
-	"${K[@]}" run --bundle "$b" c2 >"$t/out" 2>&1 3>&- &
-	pid=$!
-	wait_until 60 test -e "$t/hook"
-	kill -HUP "$pid"
-	touch "$t/go"
-	status=0
-	wait "$pid" || status=$?
-	cat "$t/out"
-	[ "$status" -eq 1 ]
-	[ "$(cat "$t/out")" = "kiln: interrupted by SIGHUP" ]
-	! kill -0 "$(cat "$t/vmm.pid")" 2>/dev/null
-	assert_clean
+	interrupted HUP "$t/hook" run --bundle "$b" c2
 }
 
 # ---- one VM each
