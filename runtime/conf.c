@@ -53,6 +53,17 @@ static int set_uint(const char *path, unsigned line, const char *key, const char
 	return 0;
 }
 
+static int set_bool(const char *path, unsigned line, const char *key, const char *v, bool *out,
+		    kiln_error_t *err)
+{
+	if (streq(v, "true") || streq(v, "false")) {
+		*out = streq(v, "true");
+		return 0;
+	}
+	return kiln_error_make(err, 0, "%s:%u: %s: expected true or false, got \"%s\"", path, line,
+			       key, v);
+}
+
 static int parse_conf(const char *path, struct kiln_conf *c, kiln_error_t *err)
 {
 	cleanup_free char *text = NULL;
@@ -71,6 +82,7 @@ static int parse_conf(const char *path, struct kiln_conf *c, kiln_error_t *err)
 		char *eq, *key, *val;
 		char **str = NULL;
 		unsigned *num = NULL;
+		bool *flag = NULL;
 
 		line++;
 		if (strchr(l, '#'))
@@ -99,12 +111,17 @@ static int parse_conf(const char *path, struct kiln_conf *c, kiln_error_t *err)
 			num = &c->boot_timeout_ms;
 		else if (streq(key, "rootfs_free_mib"))
 			num = &c->rootfs_free_mib;
+		else if (streq(key, "pvm_guest_kernel"))
+			flag = &c->pvm_guest_kernel;
 		else
 			return kiln_error_make(err, 0, "%s:%u: unknown key \"%s\"", path, line,
 					       key);
 		if (str) {
 			free(*str);
 			*str = xstrdup(val);
+		} else if (flag) {
+			if (set_bool(path, line, key, val, flag, err) < 0)
+				return -1;
 		} else if (set_uint(path, line, key, val, num, err) < 0) {
 			return -1;
 		}
@@ -165,16 +182,14 @@ static int read_record(const char *initramfs, char **version, char **kernel, kil
 	return 0;
 }
 
-int kiln_conf_load(struct kiln_conf *c, kiln_error_t *err)
+int kiln_conf_read(struct kiln_conf *c, const char **path, kiln_error_t *err)
 {
-	const char *path = getenv("KILN_CONF") ? getenv("KILN_CONF") : KILN_CONF_PATH;
 	cleanup_free char *bin = exe_dir();
-	cleanup_free char *rec_version = NULL;
-	cleanup_free char *rec_kernel = NULL;
 
+	*path = getenv("KILN_CONF") ? getenv("KILN_CONF") : KILN_CONF_PATH;
 	*c = (struct kiln_conf){
 	    .vcpus = 1, .memory_mib = 256, .boot_timeout_ms = 120000, .rootfs_free_mib = 256};
-	if (parse_conf(path, c, err) < 0)
+	if (parse_conf(*path, c, err) < 0)
 		return -1;
 	if (c->vmm == NULL)
 		c->vmm = xasprintf("%s/kiln-vmm", bin);
@@ -186,8 +201,21 @@ int kiln_conf_load(struct kiln_conf *c, kiln_error_t *err)
 			c->initramfs = xasprintf("%s/../share/kiln/initramfs.cpio.gz", bin);
 		}
 	}
+	return 0;
+}
+
+int kiln_conf_check_vmm(const struct kiln_conf *c, const char *path, kiln_error_t *err)
+{
 	if (access(c->vmm, X_OK) < 0)
 		return kiln_error_make(err, errno, "kiln-vmm %s (set vmm in %s)", c->vmm, path);
+	return 0;
+}
+
+int kiln_conf_check_guest(struct kiln_conf *c, const char *path, kiln_error_t *err)
+{
+	cleanup_free char *rec_version = NULL;
+	cleanup_free char *rec_kernel = NULL;
+
 	if (access(c->initramfs, R_OK) < 0)
 		return kiln_error_make(err, errno,
 				       "guest image %s (run `make guest`, or set "
@@ -199,6 +227,8 @@ int kiln_conf_load(struct kiln_conf *c, kiln_error_t *err)
 		c->kernel = xstrdup(rec_kernel);
 	if (c->kernel == NULL)
 		return kiln_error_make(err, 0, "no guest kernel: set kernel in %s", path);
+	free(c->kernel_version);
+	c->kernel_version = NULL;
 	if (kiln_kernel_version(c->kernel, &c->kernel_version, err) < 0)
 		return -1;
 	if (rec_version && !streq(rec_version, c->kernel_version))
@@ -207,6 +237,16 @@ int kiln_conf_load(struct kiln_conf *c, kiln_error_t *err)
 				       "(rebuild it with `make guest KERNEL_VERSION=%s`)",
 				       c->kernel, c->kernel_version, c->initramfs, rec_version,
 				       c->kernel_version);
+	return 0;
+}
+
+int kiln_conf_load(struct kiln_conf *c, kiln_error_t *err)
+{
+	const char *path;
+
+	if (kiln_conf_read(c, &path, err) < 0 || kiln_conf_check_vmm(c, path, err) < 0 ||
+	    kiln_conf_check_guest(c, path, err) < 0)
+		return -1;
 	return 0;
 }
 

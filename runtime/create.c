@@ -22,6 +22,7 @@
 
 #include "common/io.h"
 #include "common/json.h"
+#include "common/kvm.h"
 #include "common/util.h"
 #include "oci/oci.h"
 #include "proto/client.h"
@@ -30,8 +31,6 @@
 #define READY_FD	3
 #define MIN_GUEST_MIB	128
 #define MAX_GUEST_VCPUS 32
-#define BOOT_ARGS                                                                                  \
-	"console=ttyS0 reboot=k panic=1 pci=off i8042.noaux i8042.nomux i8042.dumbkbd quiet"
 
 struct create_opts {
 	const char *id;
@@ -192,44 +191,15 @@ static void gen_kv(kiln_json_gen_t *g, const char *key, const char *value)
 static int write_vm_json(const struct kiln_container *c, const struct kiln_conf *conf,
 			 unsigned vcpus, unsigned mib, bool readonly, kiln_error_t *err)
 {
-	cleanup_json_gen kiln_json_gen_t *g = kiln_json_gen_new(true);
 	cleanup_free char *path = kiln_container_path(c, "vm.json");
 	cleanup_free char *img = kiln_container_path(c, "rootfs.img");
 	cleanup_free char *uds = kiln_container_path(c, "vsock.sock");
+	cleanup_free char *out = NULL;
+	size_t len;
 
-	kiln_json_gen_map_open(g);
-	kiln_json_gen_key(g, "boot-source");
-	kiln_json_gen_map_open(g);
-	gen_kv(g, "kernel_image_path", conf->kernel);
-	gen_kv(g, "initrd_path", conf->initramfs);
-	gen_kv(g, "boot_args", BOOT_ARGS);
-	kiln_json_gen_map_close(g);
-	kiln_json_gen_key(g, "machine-config");
-	kiln_json_gen_map_open(g);
-	kiln_json_gen_key(g, "vcpu_count");
-	kiln_json_gen_uint64(g, vcpus);
-	kiln_json_gen_key(g, "mem_size_mib");
-	kiln_json_gen_uint64(g, mib);
-	kiln_json_gen_map_close(g);
-	kiln_json_gen_key(g, "drives");
-	kiln_json_gen_array_open(g);
-	kiln_json_gen_map_open(g);
-	gen_kv(g, "drive_id", "rootfs");
-	gen_kv(g, "path_on_host", img);
-	kiln_json_gen_key(g, "is_root_device");
-	kiln_json_gen_bool(g, false);
-	kiln_json_gen_key(g, "is_read_only");
-	kiln_json_gen_bool(g, readonly);
-	kiln_json_gen_map_close(g);
-	kiln_json_gen_array_close(g);
-	kiln_json_gen_key(g, "vsock");
-	kiln_json_gen_map_open(g);
-	kiln_json_gen_key(g, "guest_cid");
-	kiln_json_gen_uint64(g, 3);
-	gen_kv(g, "uds_path", uds);
-	kiln_json_gen_map_close(g);
-	kiln_json_gen_map_close(g);
-	return write_json(path, g, err);
+	if (kiln_vm_json(conf, vcpus, mib, img, readonly, uds, &out, &len, err) < 0)
+		return -1;
+	return kiln_write_file_atomic(path, out, len, 0600, err);
 }
 
 static int write_container_json(const struct kiln_container *c, const struct kiln_conf *conf,
@@ -400,10 +370,14 @@ __attribute__((noreturn)) static void exec_vmm(const struct spawn *s, int ready)
 	cleanup_free char *cont = kiln_container_path(s->c, "container.json");
 	cleanup_free char *console = kiln_container_path(s->c, "console.log");
 	cleanup_free char *log = kiln_container_path(s->c, "vmm.log");
-	char *const argv[] = {
-	    s->conf->vmm,    "--id",	   s->c->id,	  "--api-sock", api,
-	    "--config-file", vm,	   "--container", cont,		"--console",
-	    console,	     "--log-path", log,		  NULL};
+	char *const argv[] = {s->conf->vmm, "--id",
+			      s->c->id,	    "--api-sock",
+			      api,	    "--config-file",
+			      vm,	    "--container",
+			      cont,	    "--console",
+			      console,	    "--log-path",
+			      log,	    s->conf->pvm_guest_kernel ? "--pvm-guest-kernel" : NULL,
+			      NULL};
 
 	if (dup2(ready, READY_FD) < 0)
 		_exit(127);
@@ -598,6 +572,11 @@ static int do_create(const struct create_opts *o, pid_t *vmm_pid, kiln_error_t *
 				       "required when the container is detached");
 	if (kiln_conf_load(&conf, err) < 0)
 		return -1;
+	if (kiln_kvm_check_bootable(conf.pvm_guest_kernel,
+				    "set pvm_guest_kernel = true in " KILN_CONF_PATH, err) < 0) {
+		kiln_conf_release(&conf);
+		return -1;
+	}
 	if (kiln_guest_spec(cfg, bundle, &guest_spec, &guest_len, &inj, err) < 0) {
 		kiln_conf_release(&conf);
 		return -1;

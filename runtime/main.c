@@ -34,6 +34,7 @@ static const struct verb {
     {"update", kiln_cmd_update, "update a container's host cgroup limits"},
     {"spec", kiln_cmd_spec, "write a default config.json"},
     {"features", kiln_cmd_features, "print the features JSON (runtime-spec features.md)"},
+    {"check", kiln_cmd_check, "say whether this host can run kiln containers (--boot)"},
 };
 
 static void usage(FILE *f)

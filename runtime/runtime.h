@@ -37,10 +37,26 @@ struct kiln_conf {
 	unsigned memory_mib;
 	unsigned boot_timeout_ms;
 	unsigned rootfs_free_mib; /* free space in a container's disk */
+	bool pvm_guest_kernel;	  /* kernel is a PVM guest: boot it on kvm_pvm */
 };
 
+/* Reads kiln.conf (its path in *path) and fills in the defaults; checks
+ * nothing on disk. */
+int kiln_conf_read(struct kiln_conf *c, const char **path, kiln_error_t *err);
+/* kiln-vmm is there and executable. */
+int kiln_conf_check_vmm(const struct kiln_conf *c, const char *path, kiln_error_t *err);
+/* The guest image is there, the kernel is known and readable, and the image
+ * was built for it; fills kernel (from the image's record) and
+ * kernel_version. */
+int kiln_conf_check_guest(struct kiln_conf *c, const char *path, kiln_error_t *err);
+/* All three: what creating a container needs. */
 int kiln_conf_load(struct kiln_conf *c, kiln_error_t *err);
 void kiln_conf_release(struct kiln_conf *c);
+
+/* kiln-vmm's configuration JSON: the conf's kernel and image, a vsock on
+ * vsock_uds and, unless NULL, drive as the "rootfs" drive; allocated. */
+int kiln_vm_json(const struct kiln_conf *conf, unsigned vcpus, unsigned mib, const char *drive,
+		 bool readonly, const char *vsock_uds, char **out, size_t *len, kiln_error_t *err);
 
 /* The version a bzImage announces in its setup header ("6.1.0-56-amd64"),
  * allocated. */
@@ -152,5 +168,6 @@ int kiln_cmd_resume(int argc, char **argv, kiln_error_t *err);
 int kiln_cmd_update(int argc, char **argv, kiln_error_t *err);
 int kiln_cmd_spec(int argc, char **argv, kiln_error_t *err);
 int kiln_cmd_features(int argc, char **argv, kiln_error_t *err);
+int kiln_cmd_check(int argc, char **argv, kiln_error_t *err);
 
 #endif

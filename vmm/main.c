@@ -44,6 +44,7 @@ struct options {
 	const char *container;
 	enum kiln_log_level level;
 	bool no_api;
+	bool pvm_guest_kernel;
 };
 
 static struct vmm vmm;
@@ -145,6 +146,8 @@ static void usage(FILE *f)
 	    "  --boot-timer        accepted for Firecracker compatibility; always on\n"
 	    "  --console FILE      write the guest console to FILE, not stdout\n"
 	    "  --container FILE    run the OCI container FILE describes (kiln runtime)\n"
+	    "  --pvm-guest-kernel  the kernel is built as a PVM guest: boot it where /dev/kvm\n"
+	    "                      is PVM (kvm_pvm), which hangs any other kernel\n"
 	    "  --version, --help\n");
 }
 
@@ -160,6 +163,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 	    {"boot-timer", no_argument, NULL, 'b'},
 	    {"console", required_argument, NULL, 'C'},
 	    {"container", required_argument, NULL, 'K'},
+	    {"pvm-guest-kernel", no_argument, NULL, 'P'},
 	    {"version", no_argument, NULL, 'V'},
 	    {"help", no_argument, NULL, 'h'},
 	    {0},
@@ -198,6 +202,9 @@ static int parse_options(int argc, char **argv, struct options *o)
 			break;
 		case 'K':
 			o->container = optarg;
+			break;
+		case 'P':
+			o->pvm_guest_kernel = true;
 			break;
 		case 'V':
 			printf("kiln-vmm %s\n", KILN_VERSION);
@@ -314,6 +321,7 @@ static int run(const struct options *o, kiln_error_t *err)
 		     console_fd >= 0 ? console_fd : STDOUT_FILENO, err);
 	if (r < 0)
 		return r;
+	vmm.pvm_guest_kernel = o->pvm_guest_kernel;
 	vmm_api_init(&api, o->id, &backend);
 
 	/* SIGTERM and SIGINT stop the VM from the main loop; blocked before

@@ -7,6 +7,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/kvm.h"
 #include "common/log.h"
 #include "common/util.h"
 #include "vmm/acpi/acpi.h"
@@ -197,6 +198,10 @@ static int vmm_boot_once(struct vmm *v, const struct vmm_config *cfg, kiln_error
 	clock_gettime(CLOCK_MONOTONIC, &instance_start);
 	if (cfg->boot.kernel_image_path == NULL)
 		return kiln_error_make(err, 0, "no kernel: set boot-source.kernel_image_path");
+	r = kiln_kvm_check_bootable(v->pvm_guest_kernel, "start kiln-vmm with --pvm-guest-kernel",
+				    err);
+	if (r < 0)
+		return r;
 	v->m.nr_vcpus = cfg->machine.vcpu_count;
 	r = vm_create(&v->m, (uint64_t)cfg->machine.mem_size_mib << 20, err);
 	if (r < 0)

@@ -29,6 +29,7 @@ struct vmm {
 	bool booted;
 	bool boot_failed; /* after building part of the VM: no retry */
 	bool paused;
+	bool pvm_guest_kernel; /* --pvm-guest-kernel: boot on a PVM host */
 
 	struct serial *serial;
 	struct i8042 *i8042;
