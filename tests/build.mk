@@ -1,14 +1,19 @@
 # tests/: unit tests (one TAP program per tests/unit/test_*.c, linked with
 # every internal library so internal functions are reachable) and the helper
 # programs the integration suites run. Included after every component.
-UNIT_TESTS += $(patsubst tests/unit/%.c,$(BUILD)/tests/unit/%,$(wildcard tests/unit/test_*.c))
-TEST_HELPERS += $(patsubst tests/helpers/%.c,$(BUILD)/tests/helpers/%,$(wildcard tests/helpers/*.c))
+# Static pattern rules, not plain ones: their objects are named targets, so
+# make keeps them instead of deleting them as intermediates of a chain (which
+# rebuilt every one of them on each `make`).
+UNIT_TEST_PROGS := $(patsubst tests/unit/%.c,$(BUILD)/tests/unit/%,$(wildcard tests/unit/test_*.c))
+HELPER_PROGS := $(patsubst tests/helpers/%.c,$(BUILD)/tests/helpers/%,$(wildcard tests/helpers/*.c))
+UNIT_TESTS += $(UNIT_TEST_PROGS)
+TEST_HELPERS += $(HELPER_PROGS)
 
-$(BUILD)/tests/unit/%: $(BUILD)/obj/tests/unit/%.o $(LIBS)
+$(UNIT_TEST_PROGS): $(BUILD)/tests/unit/%: $(BUILD)/obj/tests/unit/%.o $(LIBS)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -o $@ $< -Wl,--start-group $(LIBS) -Wl,--end-group $(KILN_LDLIBS)
 
-$(BUILD)/tests/helpers/%: $(BUILD)/obj/tests/helpers/%.o $(LIBS)
+$(HELPER_PROGS): $(BUILD)/tests/helpers/%: $(BUILD)/obj/tests/helpers/%.o $(LIBS)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -o $@ $< -Wl,--start-group $(LIBS) -Wl,--end-group $(KILN_LDLIBS)
 
@@ -26,12 +31,11 @@ $(BUILD)/fuzz/obj/%.o: %.c
 	$(FUZZ_CC) -std=gnu11 -D_GNU_SOURCE -I. -MMD -MP $(PKG_CFLAGS) -g -O1 $(FUZZ_SAN) \
 		-fsanitize=fuzzer-no-link -c -o $@ $<
 
-$(BUILD)/fuzz/%: $(BUILD)/fuzz/obj/tests/fuzz/%.o $(FUZZ_OBJS)
+$(FUZZ_TARGETS): $(BUILD)/fuzz/%: $(BUILD)/fuzz/obj/tests/fuzz/%.o $(FUZZ_OBJS)
 	$(FUZZ_CC) -g $(FUZZ_SAN) -fsanitize=fuzzer -o $@ $^ $(KILN_LDLIBS)
 
 fuzz: $(FUZZ_TARGETS)
 .PHONY: fuzz
-.SECONDARY: $(FUZZ_OBJS) $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/obj/tests/fuzz/%.o,$(wildcard tests/fuzz/fuzz_*.c))
 
 # The busybox root filesystem image kiln-agent's VM tests (agent.bats) give
 # their containers.
