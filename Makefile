@@ -9,9 +9,14 @@ CFLAGS  ?= -O2 -g
 
 PKGS := yajl libseccomp libcap mount
 
-# Flags every object is built with; CFLAGS stays the user's to override.
-KILN_CFLAGS = -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE -I. -MMD -MP $(PKG_CFLAGS)
+# Flags every object is built with; the user's CPPFLAGS, CFLAGS and LDFLAGS
+# come after them (CFLAGS replaces the default above), in every compile and
+# every link: $(KILN_COMPILE) and $(KILN_LINK).
+KILN_CPPFLAGS = -D_GNU_SOURCE -I. $(PKG_CFLAGS)
+KILN_CFLAGS = -std=gnu11 -Wall -Wextra -Werror -MMD -MP
 KILN_LDLIBS = $(PKG_LIBS) -lpthread
+KILN_COMPILE = $(CC) $(KILN_CPPFLAGS) $(CPPFLAGS) $(KILN_CFLAGS) $(CFLAGS)
+KILN_LINK = $(CC) $(CFLAGS) $(LDFLAGS)
 
 # Filled by the fragments.
 BINS        :=   # installed programs, under $(BUILD)/bin
@@ -44,7 +49,7 @@ include $(filter-out tests/build.mk,$(sort $(wildcard */build.mk))) tests/build.
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(@D)
-	$(CC) $(KILN_CFLAGS) $(CFLAGS) -c -o $@ $<
+	$(KILN_COMPILE) -c -o $@ $<
 
 # A static library from a list of objects: $(call kiln_lib,name,objs).
 $(BUILD)/lib/%.a:
@@ -80,7 +85,7 @@ lint:
 	@if [ -z "$(LINT_SRCS)" ]; then echo "lint: no changed C files"; exit 0; fi; \
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability \
 		--inline-suppr --suppress=missingIncludeSystem -I. $(LINT_SRCS) && \
-	clang-tidy --quiet $(LINT_SRCS) -- $(KILN_CFLAGS)
+	clang-tidy --quiet $(LINT_SRCS) -- $(KILN_CPPFLAGS) $(CPPFLAGS) $(KILN_CFLAGS)
 
 # The guest image goes where kiln looks next to its binary:
 # PREFIX/share/kiln (see docs/runtime.md).

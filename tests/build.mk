@@ -11,16 +11,17 @@ TEST_HELPERS += $(HELPER_PROGS)
 
 $(UNIT_TEST_PROGS): $(BUILD)/tests/unit/%: $(BUILD)/obj/tests/unit/%.o $(LIBS)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -o $@ $< -Wl,--start-group $(LIBS) -Wl,--end-group $(KILN_LDLIBS)
+	$(KILN_LINK) -o $@ $< -Wl,--start-group $(LIBS) -Wl,--end-group $(KILN_LDLIBS)
 
 $(HELPER_PROGS): $(BUILD)/tests/helpers/%: $(BUILD)/obj/tests/helpers/%.o $(LIBS)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -o $@ $< -Wl,--start-group $(LIBS) -Wl,--end-group $(KILN_LDLIBS)
+	$(KILN_LINK) -o $@ $< -Wl,--start-group $(LIBS) -Wl,--end-group $(KILN_LDLIBS)
 
 
 # libFuzzer targets (tests/fuzz/fuzz_*.c), built with clang, ASan and UBSan
 # against the sources the components list in FUZZ_SRCS; `tests/run --fuzz`
-# runs each for a bounded time.
+# runs each for a bounded time. The user's CPPFLAGS and LDFLAGS apply; CFLAGS
+# does not, as it is meant for $(CC), not clang with sanitizers.
 FUZZ_CC := clang
 FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=all
 FUZZ_TARGETS := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(wildcard tests/fuzz/fuzz_*.c))
@@ -28,11 +29,11 @@ FUZZ_OBJS := $(FUZZ_SRCS:%.c=$(BUILD)/fuzz/obj/%.o)
 
 $(BUILD)/fuzz/obj/%.o: %.c
 	@mkdir -p $(@D)
-	$(FUZZ_CC) -std=gnu11 -D_GNU_SOURCE -I. -MMD -MP $(PKG_CFLAGS) -g -O1 $(FUZZ_SAN) \
+	$(FUZZ_CC) $(KILN_CPPFLAGS) $(CPPFLAGS) -std=gnu11 -MMD -MP -g -O1 $(FUZZ_SAN) \
 		-fsanitize=fuzzer-no-link -c -o $@ $<
 
 $(FUZZ_TARGETS): $(BUILD)/fuzz/%: $(BUILD)/fuzz/obj/tests/fuzz/%.o $(FUZZ_OBJS)
-	$(FUZZ_CC) -g $(FUZZ_SAN) -fsanitize=fuzzer -o $@ $^ $(KILN_LDLIBS)
+	$(FUZZ_CC) $(LDFLAGS) -g $(FUZZ_SAN) -fsanitize=fuzzer -o $@ $^ $(KILN_LDLIBS)
 
 fuzz: $(FUZZ_TARGETS)
 .PHONY: fuzz
