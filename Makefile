@@ -31,18 +31,40 @@ FORMAT_SRCS = $(shell git ls-files --cached --others --exclude-standard '*.c' '*
 .DELETE_ON_ERROR:
 
 # Only goals that compile need the dependency check and the pkg-config flags.
-NO_CONFIG_GOALS := clean format help
+NO_CONFIG_GOALS := clean deps format help
+# `make deps` installs the Debian packages the build and the tests need (a
+# no-op when nothing is missing). The README's two commands, `make demo` and
+# `make check`, run it first, before the check below, so that they work on a
+# fresh Debian 12 machine; plain `make` never installs anything.
+DEPS_GOALS := deps demo check
+
 ifneq ($(filter-out $(NO_CONFIG_GOALS),$(or $(MAKECMDGOALS),all)),)
--include $(BUILD)/config.mk
+# Before the first build a missing dependency stops make here, in one line,
+# instead of in the middle of remaking config.mk (which checks again).
+ifeq ($(wildcard $(BUILD)/config.mk)$(filter $(DEPS_GOALS),$(MAKECMDGOALS)),)
+DEPS_MISSING := $(shell CC='$(CC)' packaging/check-deps $(PKGS) 2>&1)
+ifneq ($(DEPS_MISSING),)
+$(error $(DEPS_MISSING))
+endif
+endif
+include $(BUILD)/config.mk
 endif
 
-# Installs what is missing (a no-op when everything is there) and records the
-# flags pkg-config gives, so they are computed once, not per object.
-$(BUILD)/config.mk: packaging/install-deps Makefile
-	@packaging/install-deps
+# Checks that what the build needs is here (packaging/check-deps: one line
+# naming what is missing and `make deps`; it installs nothing) and records
+# the flags pkg-config gives, so they are computed once, not per object.
+$(BUILD)/config.mk: Makefile packaging/check-deps
+	@CC='$(CC)' packaging/check-deps $(PKGS)
 	@mkdir -p $(@D)
 	@{ echo "PKG_CFLAGS := $$(pkg-config --cflags $(PKGS))"; \
 	   echo "PKG_LIBS := $$(pkg-config --libs $(PKGS))"; } > $@.tmp && mv $@.tmp $@
+
+ifneq ($(filter $(DEPS_GOALS),$(MAKECMDGOALS)),)
+$(BUILD)/config.mk: | deps
+endif
+
+deps:
+	@packaging/install-deps
 
 # Every component's fragment; tests/ last, as its rules link all libraries.
 include $(filter-out tests/build.mk,$(sort $(wildcard */build.mk))) tests/build.mk
@@ -59,17 +81,17 @@ $(BUILD)/lib/%.a:
 
 -include $(shell find $(BUILD)/obj $(BUILD)/fuzz -name '*.d' 2>/dev/null)
 
-.PHONY: all check check-unit demo demo-vm format lint clean install help
+.PHONY: all check check-unit deps demo demo-vm format lint clean install help
 
 all: $(BINS) $(IMAGES) $(UNIT_TESTS) $(TEST_HELPERS)
 
 check-unit: $(UNIT_TESTS)
 	@BUILD=$(BUILD) tests/run --unit
 
-check: all fuzz
+check: deps all fuzz
 	@BUILD=$(BUILD) tests/run
 
-demo: all
+demo: deps all
 	@packaging/demo
 
 demo-vm: all
@@ -100,12 +122,13 @@ clean:
 	rm -rf $(BUILD)
 
 help:
-	@echo "make            build everything (installs missing Debian packages first)"
-	@echo "make check      unit tests, then bats suites (KVM ones in tests/kvmhost/run)"
+	@echo "make            build everything (installs nothing: says what is missing)"
+	@echo "make deps       install the missing Debian packages the build and tests need"
+	@echo "make check      make deps, then unit tests, fuzzers and bats suites (KVM ones in tests/kvmhost/run)"
 	@echo "make check-unit unit tests only"
 	@echo "make fuzz       build the libFuzzer targets (tests/run --fuzz runs them)"
 	@echo "make guest      the guest image (kiln-agent + modules) in $(BUILD)/guest"
-	@echo "make demo       run a busybox container in a microVM with kiln run"
+	@echo "make demo       make deps, then run a busybox container in a microVM with kiln run"
 	@echo "make demo-vm    boot a microVM with kiln-vmm and show its console"
 	@echo "make format     clang-format every C file"
 	@echo "make lint       cppcheck + clang-tidy on changed C files"

@@ -27,6 +27,14 @@ FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=all
 FUZZ_TARGETS := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_OBJS := $(FUZZ_SRCS:%.c=$(BUILD)/fuzz/obj/%.o)
 
+# Plain `make` does not need clang, so packaging/check-deps leaves it out;
+# `make fuzz` checks for it here, in one line (`make check` installs it).
+ifneq ($(filter fuzz,$(MAKECMDGOALS)),)
+ifeq ($(filter $(DEPS_GOALS),$(MAKECMDGOALS))$(shell command -v $(FUZZ_CC)),)
+$(error kiln build: missing $(FUZZ_CC) in PATH (clang): run 'make deps' to install it)
+endif
+endif
+
 $(BUILD)/fuzz/obj/%.o: %.c
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $(KILN_CPPFLAGS) $(CPPFLAGS) -std=gnu11 -MMD -MP -g -O1 $(FUZZ_SAN) \
