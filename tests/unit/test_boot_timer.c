@@ -88,10 +88,10 @@ static int test_boot_timer_mmio(void)
 
 	TAP_CHECK(fixture_init(&f) == 0);
 	TAP_CHECK(clock_gettime(CLOCK_MONOTONIC, &start) == 0);
-	start.tv_nsec -= 20 * 1000 * 1000;
+	start.tv_nsec -= 20000000L; /* 20 ms */
 	if (start.tv_nsec < 0) {
 		start.tv_sec--;
-		start.tv_nsec += 1000 * 1000 * 1000;
+		start.tv_nsec += 1000000000L;
 	}
 	boot_timer_start_at(f.bt, &start);
 	TAP_CHECK(boot_timer_elapsed_us(f.bt) == -1);
