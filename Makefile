@@ -9,9 +9,14 @@ CFLAGS  ?= -O2 -g
 
 PKGS := yajl libseccomp libcap mount
 
-# Flags every object is built with; CFLAGS stays the user's to override.
-KILN_CFLAGS = -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE -I. -MMD -MP $(PKG_CFLAGS)
+# Flags every object is built with; the user's CPPFLAGS, CFLAGS and LDFLAGS
+# come after them (CFLAGS replaces the default above), in every compile and
+# every link: $(KILN_COMPILE) and $(KILN_LINK).
+KILN_CPPFLAGS = -D_GNU_SOURCE -I. $(PKG_CFLAGS)
+KILN_CFLAGS = -std=gnu11 -Wall -Wextra -Werror -MMD -MP
 KILN_LDLIBS = $(PKG_LIBS) -lpthread
+KILN_COMPILE = $(CC) $(KILN_CPPFLAGS) $(CPPFLAGS) $(KILN_CFLAGS) $(CFLAGS)
+KILN_LINK = $(CC) $(CFLAGS) $(LDFLAGS)
 
 # Filled by the fragments.
 BINS        :=   # installed programs, under $(BUILD)/bin
@@ -26,25 +31,47 @@ FORMAT_SRCS = $(shell git ls-files --cached --others --exclude-standard '*.c' '*
 .DELETE_ON_ERROR:
 
 # Only goals that compile need the dependency check and the pkg-config flags.
-NO_CONFIG_GOALS := clean format help
+NO_CONFIG_GOALS := clean deps format help
+# `make deps` installs the Debian packages the build and the tests need (a
+# no-op when nothing is missing). The README's two commands, `make demo` and
+# `make check`, run it first, before the check below, so that they work on a
+# fresh Debian 12 machine; plain `make` never installs anything.
+DEPS_GOALS := deps demo check
+
 ifneq ($(filter-out $(NO_CONFIG_GOALS),$(or $(MAKECMDGOALS),all)),)
--include $(BUILD)/config.mk
+# Before the first build a missing dependency stops make here, in one line,
+# instead of in the middle of remaking config.mk (which checks again).
+ifeq ($(wildcard $(BUILD)/config.mk)$(filter $(DEPS_GOALS),$(MAKECMDGOALS)),)
+DEPS_MISSING := $(shell CC='$(CC)' packaging/check-deps $(PKGS) 2>&1)
+ifneq ($(DEPS_MISSING),)
+$(error $(DEPS_MISSING))
+endif
+endif
+include $(BUILD)/config.mk
 endif
 
-# Installs what is missing (a no-op when everything is there) and records the
-# flags pkg-config gives, so they are computed once, not per object.
-$(BUILD)/config.mk: packaging/install-deps Makefile
-	@packaging/install-deps
+# Checks that what the build needs is here (packaging/check-deps: one line
+# naming what is missing and `make deps`; it installs nothing) and records
+# the flags pkg-config gives, so they are computed once, not per object.
+$(BUILD)/config.mk: Makefile packaging/check-deps
+	@CC='$(CC)' packaging/check-deps $(PKGS)
 	@mkdir -p $(@D)
 	@{ echo "PKG_CFLAGS := $$(pkg-config --cflags $(PKGS))"; \
 	   echo "PKG_LIBS := $$(pkg-config --libs $(PKGS))"; } > $@.tmp && mv $@.tmp $@
+
+ifneq ($(filter $(DEPS_GOALS),$(MAKECMDGOALS)),)
+$(BUILD)/config.mk: | deps
+endif
+
+deps:
+	@packaging/install-deps
 
 # Every component's fragment; tests/ last, as its rules link all libraries.
 include $(filter-out tests/build.mk,$(sort $(wildcard */build.mk))) tests/build.mk
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(@D)
-	$(CC) $(KILN_CFLAGS) $(CFLAGS) -c -o $@ $<
+	$(KILN_COMPILE) -c -o $@ $<
 
 # A static library from a list of objects: $(call kiln_lib,name,objs).
 $(BUILD)/lib/%.a:
@@ -54,17 +81,17 @@ $(BUILD)/lib/%.a:
 
 -include $(shell find $(BUILD)/obj $(BUILD)/fuzz -name '*.d' 2>/dev/null)
 
-.PHONY: all check check-unit demo demo-vm format lint clean install help
+.PHONY: all check check-unit deps demo demo-vm format lint clean install help
 
 all: $(BINS) $(IMAGES) $(UNIT_TESTS) $(TEST_HELPERS)
 
 check-unit: $(UNIT_TESTS)
 	@BUILD=$(BUILD) tests/run --unit
 
-check: all fuzz
+check: deps all fuzz
 	@BUILD=$(BUILD) tests/run
 
-demo: all
+demo: deps all
 	@packaging/demo
 
 demo-vm: all
@@ -80,7 +107,7 @@ lint:
 	@if [ -z "$(LINT_SRCS)" ]; then echo "lint: no changed C files"; exit 0; fi; \
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability \
 		--inline-suppr --suppress=missingIncludeSystem -I. $(LINT_SRCS) && \
-	clang-tidy --quiet $(LINT_SRCS) -- $(KILN_CFLAGS)
+	clang-tidy --quiet $(LINT_SRCS) -- $(KILN_CPPFLAGS) $(CPPFLAGS) $(KILN_CFLAGS)
 
 # The guest image goes where kiln looks next to its binary:
 # PREFIX/share/kiln (see docs/runtime.md).
@@ -95,12 +122,13 @@ clean:
 	rm -rf $(BUILD)
 
 help:
-	@echo "make            build everything (installs missing Debian packages first)"
-	@echo "make check      unit tests, then bats suites (KVM ones in tests/kvmhost/run)"
+	@echo "make            build everything (installs nothing: says what is missing)"
+	@echo "make deps       install the missing Debian packages the build and tests need"
+	@echo "make check      make deps, then unit tests, fuzzers and bats suites (KVM ones in tests/kvmhost/run)"
 	@echo "make check-unit unit tests only"
 	@echo "make fuzz       build the libFuzzer targets (tests/run --fuzz runs them)"
 	@echo "make guest      the guest image (kiln-agent + modules) in $(BUILD)/guest"
-	@echo "make demo       run a busybox container in a microVM with kiln run"
+	@echo "make demo       make deps, then run a busybox container in a microVM with kiln run"
 	@echo "make demo-vm    boot a microVM with kiln-vmm and show its console"
 	@echo "make format     clang-format every C file"
 	@echo "make lint       cppcheck + clang-tidy on changed C files"

@@ -15,5 +15,5 @@ BINS += $(BUILD)/bin/kiln-agent
 $(BUILD)/bin/kiln-agent: $(BUILD)/obj/agent/main.o $(BUILD)/lib/libkilnagent.a \
 		$(BUILD)/lib/libkilnoci.a $(BUILD)/lib/libkilnproto.a $(BUILD)/lib/libkilncommon.a
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -static -o $@ $< -Wl,--start-group $(filter %.a,$^) -Wl,--end-group \
+	$(KILN_LINK) -static -o $@ $< -Wl,--start-group $(filter %.a,$^) -Wl,--end-group \
 		$(AGENT_STATIC_LIBS) $(AGENT_LDLIBS)

@@ -10,4 +10,4 @@ BINS += $(BUILD)/bin/kiln
 $(BUILD)/bin/kiln: $(BUILD)/obj/runtime/main.o $(BUILD)/lib/libkilnruntime.a \
 		$(BUILD)/lib/libkilnoci.a $(BUILD)/lib/libkilnproto.a $(BUILD)/lib/libkilncommon.a
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -o $@ $< -Wl,--start-group $(filter %.a,$^) -Wl,--end-group $(KILN_LDLIBS)
+	$(KILN_LINK) -o $@ $< -Wl,--start-group $(filter %.a,$^) -Wl,--end-group $(KILN_LDLIBS)

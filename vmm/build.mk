@@ -11,7 +11,7 @@ BINS += $(BUILD)/bin/kiln-vmm
 $(BUILD)/bin/kiln-vmm: $(BUILD)/obj/vmm/main.o $(BUILD)/lib/libkilnvmm.a $(BUILD)/lib/libkilnproto.a \
 		$(BUILD)/lib/libkilncommon.a
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -o $@ $< -Wl,--start-group $(filter %.a,$^) -Wl,--end-group $(KILN_LDLIBS)
+	$(KILN_LINK) -o $@ $< -Wl,--start-group $(filter %.a,$^) -Wl,--end-group $(KILN_LDLIBS)
 
 # The guest kiln-vmm's integration tests boot (tests/guest/init).
 TEST_GUEST_INITRD := $(BUILD)/tests/guest/initramfs.cpio.gz
@@ -23,7 +23,7 @@ $(TEST_GUEST_INITRD): tests/guest/init packaging/mkinitramfs $(BUILD)/tests/gues
 # The guest half of the vsock tests: static, the initramfs has no libc.
 $(BUILD)/tests/guest/vsock_test: tests/guest/vsock_test.c
 	@mkdir -p $(@D)
-	$(CC) -static -O2 -std=gnu11 -Wall -Wextra -Werror -o $@ $<
+	$(CC) $(CPPFLAGS) -std=gnu11 -Wall -Wextra -Werror $(CFLAGS) $(LDFLAGS) -static -o $@ $<
 
 # The same kernel as an ELF vmlinux, to boot through the PVH entry.
 TEST_GUEST_VMLINUX := $(BUILD)/tests/guest/vmlinux

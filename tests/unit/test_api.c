@@ -1,9 +1,13 @@
 /* vmm/api/routes.c and server.c: every endpoint against a fake backend that
  * records its calls (status codes, messages that name the field, the
  * pre/post-boot rules), then the real server on a temporary socket. */
+#include <errno.h>
 #include <fcntl.h>
+#include <linux/sockios.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/time.h>
@@ -659,6 +663,43 @@ static int client_connect(void)
 	return fd;
 }
 
+/* Waits until the server has read every byte sent on fd, so that what is
+ * sent next reaches it in another read. On a unix stream socket SIOCOUTQ
+ * is the memory of what was sent and the peer has not read yet (zero once
+ * it has read it all), and each read the peer makes wakes the sender's
+ * write-space waiters, which an edge-triggered EPOLLOUT sees: no polling
+ * with sleeps. The 5 s limit only keeps a broken server from hanging the
+ * test. */
+static int wait_read_by_peer(int fd)
+{
+	cleanup_close int ep = epoll_create1(EPOLL_CLOEXEC);
+	struct epoll_event ev = {.events = EPOLLOUT | EPOLLET};
+	int unread, r;
+
+	if (ep < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) < 0) {
+		tap_diag("epoll: %s", strerror(errno));
+		return -1;
+	}
+	for (;;) {
+		if (ioctl(fd, SIOCOUTQ, &unread) < 0) {
+			tap_diag("SIOCOUTQ: %s", strerror(errno));
+			return -1;
+		}
+		if (unread == 0)
+			return 0;
+		r = epoll_wait(ep, &ev, 1, 5000);
+		if (r < 0 && errno != EINTR) {
+			tap_diag("epoll_wait: %s", strerror(errno));
+			return -1;
+		}
+		if (r == 0) {
+			tap_diag("the server left what was sent unread for 5 s (SIOCOUTQ %d)",
+				 unread);
+			return -1;
+		}
+	}
+}
+
 /* Sends req and checks that the reply starts with status_line and
  * contains want. */
 static int roundtrip(int fd, const char *req, const char *status_line, const char *want)
@@ -718,11 +759,12 @@ static int test_server(void)
 	}
 	TAP_CHECK(api.config.machine.vcpu_count == 2);
 
-	/* A request split over several writes. */
+	/* A request split over several writes, each read by the server before
+	 * the next is sent: it must keep what came and wait for the rest. */
 	TAP_CHECK(kiln_write_all(fd, "GET /machine", 12) == 12);
-	usleep(20000);
+	TAP_CHECK(wait_read_by_peer(fd) == 0);
 	TAP_CHECK(kiln_write_all(fd, "-config HTTP/1.1\r\n", 18) == 18);
-	usleep(20000);
+	TAP_CHECK(wait_read_by_peer(fd) == 0);
 	TAP_CHECK(roundtrip(fd, "\r\n", "HTTP/1.1 200 OK\r\n", "\"vcpu_count\":2") == TAP_PASS);
 
 	/* Two pipelined in one write: both answered, in order. */

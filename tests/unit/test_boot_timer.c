@@ -67,17 +67,38 @@ static int test_boot_timer_ignores_others(void)
 	return TAP_PASS;
 }
 
+/* Microseconds from a to b, rounded up: a bound no elapsed time the
+ * timer measured inside [a, b] can exceed. */
+static int64_t us_between(const struct timespec *a, const struct timespec *b)
+{
+	int64_t ns = (b->tv_sec - a->tv_sec) * 1000000000LL + (b->tv_nsec - a->tv_nsec);
+
+	return (ns + 999) / 1000;
+}
+
+/* The MMIO write stops the clock at the time elapsed since the start, in
+ * microseconds. No sleep and no threshold: the start is put 20 ms before a
+ * reading of CLOCK_MONOTONIC, so the elapsed time is at least 20000 us
+ * however the test is scheduled, and at most what the clock says passed
+ * between that start and a reading taken after the write. */
 static int test_boot_timer_mmio(void)
 {
 	cleanup_fixture struct fixture f;
-	struct timespec ts = {.tv_nsec = 20 * 1000 * 1000};
+	struct timespec start, after;
 
 	TAP_CHECK(fixture_init(&f) == 0);
-	boot_timer_start(f.bt);
-	nanosleep(&ts, NULL);
+	TAP_CHECK(clock_gettime(CLOCK_MONOTONIC, &start) == 0);
+	start.tv_nsec -= 20000000L; /* 20 ms */
+	if (start.tv_nsec < 0) {
+		start.tv_sec--;
+		start.tv_nsec += 1000000000L;
+	}
+	boot_timer_start_at(f.bt, &start);
+	TAP_CHECK(boot_timer_elapsed_us(f.bt) == -1);
 	TAP_CHECK(mmio_write(&f, 0, BOOT_TIMER_MAGIC, 1) == 0);
+	TAP_CHECK(clock_gettime(CLOCK_MONOTONIC, &after) == 0);
 	TAP_CHECK(boot_timer_elapsed_us(f.bt) >= 20000);
-	TAP_CHECK(boot_timer_elapsed_us(f.bt) < 20 * 1000 * 1000);
+	TAP_CHECK(boot_timer_elapsed_us(f.bt) <= us_between(&start, &after));
 	return TAP_PASS;
 }
 
@@ -142,7 +163,6 @@ static int test_boot_timer_start_at(void)
 {
 	cleanup_fixture struct fixture f;
 	struct timespec t, after;
-	int64_t bound_us;
 
 	TAP_CHECK(fixture_init(&f) == 0);
 	clock_gettime(CLOCK_MONOTONIC, &t);
@@ -152,9 +172,8 @@ static int test_boot_timer_start_at(void)
 	clock_gettime(CLOCK_MONOTONIC, &after);
 	/* At least the 2 s given, and in microseconds: no more than what
 	 * really passed since t (a unit slip would overshoot it 1000-fold). */
-	bound_us = (after.tv_sec - t.tv_sec) * 1000000LL + (after.tv_nsec - t.tv_nsec) / 1000;
 	TAP_CHECK(boot_timer_elapsed_us(f.bt) >= 2000000);
-	TAP_CHECK(boot_timer_elapsed_us(f.bt) <= bound_us);
+	TAP_CHECK(boot_timer_elapsed_us(f.bt) <= us_between(&t, &after));
 	return TAP_PASS;
 }
 
