@@ -373,7 +373,8 @@ int agent_spec_parse(const kiln_json_t *config, struct agent_spec *s, kiln_error
 	if (kiln_json_get_bool(config, "root.readonly", &s->readonly_root, err) < 0)
 		return -1;
 	if (parse_mounts(config, s, err) < 0 || parse_namespaces(config, s, err) < 0 ||
-	    agent_sysctl_parse(config, s, err) < 0)
+	    agent_sysctl_parse(config, s, err) < 0 ||
+	    agent_resources_parse(config, &s->resources, err) < 0)
 		return -1;
 	if (get_strv(config, "linux.maskedPaths", &s->masked_paths, &s->nmasked, err) < 0 ||
 	    get_strv(config, "linux.readonlyPaths", &s->readonly_paths, &s->nreadonly, err) < 0)

@@ -108,15 +108,18 @@ logs_have() {
 	[ "$output" = hi ]
 }
 
-@test "podman: the stock default_sysctls are set in the container" {
+@test "podman: the stock default_sysctls and pids_limit reach the container" {
 	local want
 	# what podman's stock containers.conf asks for (Debian 12: "0 0"), as
 	# /proc prints it (tab-separated)
 	want=$(sed -n 's/^ *"net.ipv4.ping_group_range=\(.*\)",\{0,1\}$/\1/p' "$CONTAINERS_CONF")
 	[ -n "$want" ]
-	run prun "$IMAGE" cat /proc/sys/net/ipv4/ping_group_range
+	# ... and podman's default pids_limit (2048) on the container's cgroup
+	run prun "$IMAGE" sh -c 'cat /proc/sys/net/ipv4/ping_group_range
+		cat "/sys/fs/cgroup$(cut -d: -f3 /proc/self/cgroup)/pids.max"'
+	echo "status $status: $output" # shown if the test fails
 	[ "$status" -eq 0 ]
-	[ "$output" = "$(tr ' ' '\t' <<<"$want")" ]
+	[ "$output" = "$(tr ' ' '\t' <<<"$want")"$'\n2048' ]
 }
 
 @test "podman: run --rm prints the container's stdout and stderr apart, exit 0" {
