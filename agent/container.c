@@ -548,6 +548,8 @@ int agent_container_create(const struct agent_runtime *rt, struct agent_ctr *c,
 		cgfd = cgroup_open(c);
 		if (cgfd < 0)
 			return kiln_error_make(err, errno, "cgroup %s", c->cgroup);
+		if (agent_resources_apply(c->cgroup, &spec->resources, err) < 0)
+			return -1;
 	}
 	if (report_pair(&report_r, &report_w, err) < 0)
 		return -1;

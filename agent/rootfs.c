@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "agent/rootfs.h"
+#include "agent/sysctl.h"
 #include "common/io.h"
 #include "common/util.h"
 
@@ -343,26 +344,6 @@ static int mask_paths(const struct agent_spec *s, kiln_error_t *err)
 	return 0;
 }
 
-static int write_sysctls(const struct agent_spec *s, kiln_error_t *err)
-{
-	for (size_t i = 0; i < s->nsysctls; i++) {
-		cleanup_free char *path = xasprintf("/proc/sys/%s", s->sysctls[i].key);
-		cleanup_close int fd = -1;
-		ssize_t r;
-
-		for (char *c = path + strlen("/proc/sys/"); *c; c++)
-			if (*c == '.')
-				*c = '/';
-		fd = open(path, O_WRONLY | O_CLOEXEC);
-		if (fd < 0)
-			return kiln_error_make(err, errno, "sysctl %s", s->sysctls[i].key);
-		r = kiln_write_all(fd, s->sysctls[i].value, strlen(s->sysctls[i].value));
-		if (r < 0)
-			return kiln_error_make(err, (int)r, "sysctl %s", s->sysctls[i].key);
-	}
-	return 0;
-}
-
 int agent_rootfs_setup(const char *rootfs, const struct agent_spec *spec, kiln_error_t *err)
 {
 	cleanup_close int rootfd = open(rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
@@ -382,7 +363,9 @@ int agent_rootfs_setup(const char *rootfs, const struct agent_spec *spec, kiln_e
 		return kiln_error_wrap(err, "default devices");
 	if (pivot_into(rootfs, err) < 0)
 		return -1;
-	if (mask_paths(spec, err) < 0 || write_sysctls(spec, err) < 0)
+	/* runc's order: the sysctls while /proc/sys is still writable
+	 * (readonlyPaths has it), then the masked and read-only paths */
+	if (agent_sysctl_apply("/proc/sys", spec, err) < 0 || mask_paths(spec, err) < 0)
 		return -1;
 	if (spec->readonly_root &&
 	    mount(NULL, "/", NULL, MS_BIND | MS_REMOUNT | MS_RDONLY, NULL) < 0)

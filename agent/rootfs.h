@@ -27,8 +27,8 @@ int agent_rootfs_mount(const char *dir, const char *dev, const struct proto_root
 		       char **rootfs, kiln_error_t *err);
 
 /* The spec's mounts under rootfs, default devices when /dev is a fresh
- * mount, then hostname-independent steps up to pivot_root, masked and
- * read-only paths, sysctls and a read-only root. After it returns 0 the
+ * mount, then hostname-independent steps up to pivot_root, sysctls,
+ * masked and read-only paths and a read-only root. After it returns 0 the
  * caller's root is the container's. */
 int agent_rootfs_setup(const char *rootfs, const struct agent_spec *spec, kiln_error_t *err);
 

@@ -7,6 +7,7 @@
 #include <sys/mount.h>
 
 #include "agent/spec.h"
+#include "agent/sysctl.h"
 #include "common/util.h"
 #include "oci/names.h"
 
@@ -352,28 +353,6 @@ static int parse_namespaces(const kiln_json_t *config, struct agent_spec *s, kil
 	return 0;
 }
 
-static int parse_sysctls(const kiln_json_t *config, struct agent_spec *s, kiln_error_t *err)
-{
-	const kiln_json_t *obj = NULL;
-
-	if (kiln_json_get_object(config, "linux.sysctl", &obj, err) < 0)
-		return -1;
-	s->sysctls = xcalloc(kiln_json_object_len(obj) + 1, sizeof(*s->sysctls));
-	for (size_t i = 0; i < kiln_json_object_len(obj); i++) {
-		const kiln_json_t *v = kiln_json_object_value(obj, i);
-		const char *key = kiln_json_object_key(obj, i), *value = NULL;
-
-		if (kiln_json_get_string(v, "", &value, err) < 0)
-			return -1;
-		if (key[0] == '\0' || strstr(key, "..") != NULL || strchr(key, '/') != NULL)
-			return kiln_json_error(err, v, "invalid sysctl name");
-		s->sysctls[s->nsysctls].key = xstrdup(key);
-		s->sysctls[s->nsysctls].value = xstrdup(value);
-		s->nsysctls++;
-	}
-	return 0;
-}
-
 int agent_spec_parse(const kiln_json_t *config, struct agent_spec *s, kiln_error_t *err)
 {
 	const kiln_json_t *proc = NULL;
@@ -394,7 +373,8 @@ int agent_spec_parse(const kiln_json_t *config, struct agent_spec *s, kiln_error
 	if (kiln_json_get_bool(config, "root.readonly", &s->readonly_root, err) < 0)
 		return -1;
 	if (parse_mounts(config, s, err) < 0 || parse_namespaces(config, s, err) < 0 ||
-	    parse_sysctls(config, s, err) < 0)
+	    agent_sysctl_parse(config, s, err) < 0 ||
+	    agent_resources_parse(config, &s->resources, err) < 0)
 		return -1;
 	if (get_strv(config, "linux.maskedPaths", &s->masked_paths, &s->nmasked, err) < 0 ||
 	    get_strv(config, "linux.readonlyPaths", &s->readonly_paths, &s->nreadonly, err) < 0)

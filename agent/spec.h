@@ -12,6 +12,7 @@
 #include <sys/resource.h>
 #include <sys/types.h>
 
+#include "agent/resources.h"
 #include "agent/seccomp.h"
 #include "common/error.h"
 #include "common/json.h"
@@ -72,7 +73,8 @@ struct agent_spec {
 	size_t nreadonly;
 	struct agent_sysctl *sysctls;
 	size_t nsysctls;
-	struct agent_seccomp *seccomp; /* linux.seccomp, or NULL */
+	struct agent_seccomp *seccomp;	  /* linux.seccomp, or NULL */
+	struct agent_resources resources; /* for the container's guest cgroup */
 };
 
 /* Reads config (the OCI config object). Errors name the JSON path. */

@@ -11,6 +11,8 @@
  *   oci/names.h     the spec's name tables (namespaces, rlimits,
  *                   capabilities, mount options, hooks, seccomp), shared
  *                   with kiln-agent
+ *   oci/sysctl.h    which linux.sysctl keys a container may set (runc's
+ *                   rules), shared with kiln-agent
  *
  * Uses common/ (errors, JSON), libcap and libseccomp; not libmount, so
  * kiln-agent links it statically. Include this header only. */
@@ -21,5 +23,6 @@
 #include "oci/features.h"
 #include "oci/names.h"
 #include "oci/state.h"
+#include "oci/sysctl.h"
 
 #endif

@@ -564,7 +564,7 @@ static int do_create(const struct create_opts *o, pid_t *vmm_pid, kiln_error_t *
 	bundle = abs_path(".", o->bundle ? o->bundle : ".");
 	if (oci_config_load(bundle, &cfg, err) < 0 || oci_config_check_runnable(cfg, err) < 0)
 		return -1;
-	if (kiln_hooks_check(cfg, err) < 0)
+	if (kiln_hooks_check(cfg, err) < 0 || oci_config_check_sysctls(cfg, err) < 0)
 		return -1;
 	if (cfg->process->terminal && o->detach && !o->console_socket)
 		return kiln_error_make(err, 0,

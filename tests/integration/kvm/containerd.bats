@@ -1,6 +1,6 @@
 #!/usr/bin/env bats
 # containerd as a real client of the OCI runtime: a private containerd
-# (root, state and sockets in a tmpfs of the suite's own, CRI disabled) runs
+# (root, state and sockets in a tmpfs of the suite's own) runs
 # the busybox image of tests/helpers/mkimage through the stock runc shim,
 # `ctr run --runtime io.containerd.runc.v2 --runc-binary $KILN_TEST_RUNTIME`
 # (default build/bin/kiln). --runc-binary is how ctr sets the shim's
@@ -10,6 +10,11 @@
 # with runc or crun (KILN_TEST_RUNTIME=/usr/sbin/runc). Under kiln every
 # task boots a microVM, so the checks share few containers. The last test
 # removes everything and checks no shim, runtime process or state is left.
+# containerd runs with the distribution's /etc/containerd/config.toml plus
+# only what the suite needs, in a file the copy imports (containerd 1.6
+# merges an imported file over the main one): its root, state, sockets and
+# opt directory in the suite's tmpfs, so that it neither meets the
+# machine's own containerd nor leaves anything behind.
 # Runs where /dev/kvm works (inside tests/kvmhost/run here).
 # The container scripts are single-quoted on purpose:
 # shellcheck disable=SC2016
@@ -33,21 +38,17 @@ setup_file() {
 	mkdir -p "$CDIR"
 	# the overlayfs snapshotter cannot work on the emulated host's overlay root
 	mount -t tmpfs -o mode=0711 kiln-test-containerd "$CDIR"
-	cat >"$CDIR/config.toml" <<CONF
+	stock_config_with "$CDIR/kiln-test.toml" >"$CDIR/config.toml"
+	cat >"$CDIR/kiln-test.toml" <<CONF
 version = 2
 root = "$CDIR/root"
 state = "$CDIR/state"
-disabled_plugins = ["io.containerd.grpc.v1.cri"]
 
 [grpc]
   address = "$CDIR/containerd.sock"
 
 [ttrpc]
   address = "$CDIR/containerd.sock.ttrpc"
-
-[debug]
-  address = "$CDIR/debug.sock"
-  level = "info"
 
 [plugins."io.containerd.internal.v1.opt"]
   path = "$CDIR/opt"
@@ -61,6 +62,19 @@ CONF
 	fi
 	"$TOP/tests/helpers/mkimage" "$BATS_FILE_TMPDIR/busybox.tar" "$IMAGE"
 	c images import "$BATS_FILE_TMPDIR/busybox.tar"
+}
+
+# stock_config_with FILE: the distribution's config.toml importing FILE (a
+# top-level key goes before the first table).
+stock_config_with() {
+	local stock=/etc/containerd/config.toml
+	[ -f "$stock" ] || { echo "no $stock (containerd's stock configuration)" >&2; return 1; }
+	if grep -q '^[[:space:]]*imports[[:space:]]*=' "$stock"; then
+		echo "$stock has imports of its own; add $1 to them" >&2
+		return 1
+	fi
+	echo "imports = [\"$1\"]"
+	cat "$stock"
 }
 
 teardown_file() {
@@ -116,7 +130,13 @@ late_stdin() {
 	exec 5<>"$BATS_TEST_TMPDIR/stdin.fifo"
 	"$@" <"$BATS_TEST_TMPDIR/stdin.fifo" >"$out" 2>&1 5>&- 3>&- &
 	bg=$!
-	wait_until 120 test -s "$out" || true
+	if ! wait_until 120 test -s "$out"; then
+		echo "late_stdin: $* printed nothing within 120 s" >&2
+		exec 5>&-
+		kill "$bg" 2>/dev/null
+		wait "$bg" || true
+		return 1
+	fi
 	cat "$in" >&5
 	exec 5>&-
 	status=0
@@ -147,6 +167,7 @@ task_status_is() {
 	[[ "$stderr" == *to-stderr* ]]
 	# --rm removed it
 	run c containers ls -q
+	[ "$status" -eq 0 ]
 	[[ "$output" != *out1* ]]
 }
 
@@ -235,6 +256,7 @@ stdin-ended" ]
 	[ "$status" -eq 137 ]
 	# --rm removed it
 	run c containers ls -q
+	[ "$status" -eq 0 ]
 	[[ "$output" != *kill1* ]]
 }
 
@@ -249,6 +271,7 @@ stdin-ended" ]
 	run c images rm "$IMAGE"
 	[ "$status" -eq 0 ]
 	run c images ls -q
+	[ "$status" -eq 0 ]
 	[ -z "$output" ]
 	# no shim of the suite's containerd is left, and no other process but
 	# containerd itself refers to the suite's directory
@@ -258,11 +281,14 @@ stdin-ended" ]
 	# ... nor runs the runtime or a helper named after it (kiln-vmm)
 	run pgrep -af "^(\\S*/)?$(basename "$RUNTIME")(-\\S+)?( |$)"
 	[ -z "$output" ] || { echo "left running: $output" >&2; false; }
+	[ "$status" -eq 1 ] # none (not an error of pgrep's)
 	# no container root is still mounted
 	run grep -E "$CDIR/state/.*/rootfs" /proc/mounts
 	[ -z "$output" ]
+	[ "$status" -eq 1 ]
 	# the runtime lists none of the suite's containers
 	run "$RUNTIME" --root "$RUNTIME_ROOT" list -q
+	[ "$status" -eq 0 ]
 	for id in out1 exit1 in1 tty1 det1 kill1; do
 		[[ "$output" != *"$id"* ]] || { echo "the runtime still lists $id" >&2; false; }
 	done

@@ -6,12 +6,18 @@
 # (KILN_TEST_RUNTIME=/usr/bin/crun) to check the suite itself. Under kiln
 # every container boots a microVM, so the checks share few containers.
 #
-# podman runs as root with a private store: containers.conf and
-# storage.conf in a tmpfs of their own (overlay storage cannot live on the
-# emulated host's overlay root), named by CONTAINERS_CONF and
-# CONTAINERS_STORAGE_CONF. The last test removes every container and the
-# image and checks that no process of the suite is left. Runs where
-# /dev/kvm works (inside tests/kvmhost/run here).
+# podman runs as root with the distribution's configuration and a private
+# store. podman 4.3 reads CONTAINERS_CONF instead of every system
+# containers.conf (it has no CONTAINERS_CONF_OVERRIDE), so CONTAINERS_CONF
+# names a copy of the stock /usr/share/containers/containers.conf with only
+# what the suite needs added to its [engine] table: podman's own state in
+# the suite's directory (tmp_dir, file locks), and events in a file, which
+# the last test reads. Everything that reaches the runtime's spec
+# (capabilities, default_sysctls, ...) is the distribution's. storage.conf
+# (Debian ships none) puts the store in a tmpfs of the suite's own (overlay
+# storage cannot live on the emulated host's overlay root). The last test
+# removes every container and the image and checks that no process of the
+# suite is left. Runs where /dev/kvm works (inside tests/kvmhost/run here).
 # The container scripts are single-quoted on purpose:
 # shellcheck disable=SC2016
 load ../helpers
@@ -33,20 +39,8 @@ setup_file() {
 	mkdir -p "$PMDIR/tmp"
 	export CONTAINERS_CONF=$PMDIR/containers.conf
 	export CONTAINERS_STORAGE_CONF=$PMDIR/storage.conf
-	# no systemd or journald in the emulated host: cgroupfs, file events,
-	# k8s-file logs (what `podman logs` reads)
-	cat >"$CONTAINERS_CONF" <<CONF
-[containers]
-log_driver = "k8s-file"
-
-[engine]
-cgroup_manager = "cgroupfs"
-events_logger = "file"
-tmp_dir = "$PMDIR/tmp"
-volume_path = "$PMDIR/volumes"
-static_dir = "$PMDIR/storage/libpod"
-lock_type = "file"
-CONF
+	stock_conf_with engine "tmp_dir = \"$PMDIR/tmp\"" 'lock_type = "file"' \
+		'events_logger = "file"' >"$CONTAINERS_CONF"
 	cat >"$CONTAINERS_STORAGE_CONF" <<CONF
 [storage]
 driver = "overlay"
@@ -55,6 +49,19 @@ runroot = "$PMDIR/run"
 CONF
 	"$TOP/tests/helpers/mkimage" "$BATS_FILE_TMPDIR/busybox.tar" "$IMAGE"
 	timeout -k 10 "$PM_TIMEOUT" podman load -i "$BATS_FILE_TMPDIR/busybox.tar"
+}
+
+# stock_conf_with TABLE LINE...: the distribution's containers.conf with
+# LINEs added to its [TABLE] (TOML allows a table's header only once, so
+# they go right below it; a table the file lacks is added at its end).
+stock_conf_with() {
+	local table=$1 stock=/usr/share/containers/containers.conf
+	shift
+	[ -f "$stock" ] || { echo "no $stock (podman's stock configuration)" >&2; return 1; }
+	awk -v table="[$table]" -v add="$(printf '%s\n' "$@")" '
+		{ print }
+		$0 == table { print add; done = 1 }
+		END { if (!done) printf "\n%s\n%s\n", table, add }' "$stock"
 }
 
 teardown_file() {
@@ -93,6 +100,26 @@ state_is() {
 # logs_have NAME TEXT: whether `podman logs NAME` shows a line TEXT.
 logs_have() {
 	pm logs "$1" 2>/dev/null | grep -qx "$2"
+}
+
+@test "podman: the stock configuration runs a container" {
+	run pm run --rm --network none "$IMAGE" echo hi
+	[ "$status" -eq 0 ]
+	[ "$output" = hi ]
+}
+
+@test "podman: the stock default_sysctls and pids_limit reach the container" {
+	local want
+	# what podman's stock containers.conf asks for (Debian 12: "0 0"), as
+	# /proc prints it (tab-separated)
+	want=$(sed -n 's/^ *"net.ipv4.ping_group_range=\(.*\)",\{0,1\}$/\1/p' "$CONTAINERS_CONF")
+	[ -n "$want" ]
+	# ... and podman's default pids_limit (2048) on the container's cgroup
+	run prun "$IMAGE" sh -c 'cat /proc/sys/net/ipv4/ping_group_range
+		cat "/sys/fs/cgroup$(cut -d: -f3 /proc/self/cgroup)/pids.max"'
+	echo "status $status: $output" # shown if the test fails
+	[ "$status" -eq 0 ]
+	[ "$output" = "$(tr ' ' '\t' <<<"$want")"$'\n2048' ]
 }
 
 @test "podman: run --rm prints the container's stdout and stderr apart, exit 0" {
@@ -180,6 +207,7 @@ logs_have() {
 	[ "$status" -eq 0 ]
 	[ "$output" = $'ready\ngot-term' ]
 	run pm ps --format '{{.Names}}'
+	[ "$status" -eq 0 ]
 	[[ "$output" != *det1* ]]
 	run pm ps -a --format '{{.Names}} {{.Status}}'
 	[[ "$output" == *"det1 Exited (0)"* ]]
@@ -232,6 +260,7 @@ logs_have() {
 	[ "$status" -eq 137 ]
 	# --rm removed it
 	run pm ps -a --format '{{.Names}}'
+	[ "$status" -eq 0 ]
 	[[ "$output" != *kill1* ]]
 }
 
@@ -245,6 +274,7 @@ logs_have() {
 	run pm rmi -af
 	[ "$status" -eq 0 ]
 	run pm images -q
+	[ "$status" -eq 0 ]
 	[ -z "$output" ]
 	# every container the suite made, from podman's event log
 	ids=$(grep -ohE '"ID":"[0-9a-f]{64}"' "$PMDIR"/tmp/events/*.log | cut -d'"' -f4 | sort -u)
@@ -253,13 +283,16 @@ logs_have() {
 	for id in $ids "$PMDIR"; do
 		run pgrep -af "$id"
 		[ -z "$output" ] || { echo "left running: $output" >&2; false; }
+		[ "$status" -eq 1 ]
 	done
 	# ... nor runs the runtime or a helper named after it (kiln-vmm)
 	run pgrep -af "^(\S*/)?$(basename "$RUNTIME")(-\S+)?( |$)"
 	[ -z "$output" ] || { echo "left running: $output" >&2; false; }
+	[ "$status" -eq 1 ] # none (not an error of pgrep's)
 	# no container root is still mounted
 	run grep -E "$PMDIR/storage/overlay/[^ ]*/merged" /proc/mounts
 	[ -z "$output" ]
+	[ "$status" -eq 1 ]
 	# the runtime lists none of them (podman calls it without --root: the
 	# runtime's default state directory)
 	run "$RUNTIME" list -q
