@@ -139,6 +139,7 @@ _Static_assert(offsetof(struct acpi_fadt, x_dsdt) == 140, "FADT X_DSDT offset");
 #define ACPI_IAPC_NO_VGA  (1U << 2)
 #define ACPI_IAPC_NO_MSI  (1U << 3)
 #define ACPI_IAPC_NO_ASPM (1U << 4)
+#define ACPI_IAPC_NO_RTC  (1U << 5) /* "CMOS RTC Not Present", FADT 5+ */
 
 /* Fixed Feature Flags, ACPI 6.4 Table 5.10. PWR_BUTTON and SLP_BUTTON set
  * mean "no fixed-hardware button". */
@@ -385,8 +386,21 @@ static int acpi_fadt_build(struct acpi_image *img, const struct acpi_layout *l, 
 	/* The DSDT is below 4 GiB: both fields, equal, as ACPICA expects. */
 	f->dsdt = (uint32_t)dsdt_gpa;
 	f->x_dsdt = dsdt_gpa;
-	/* As Firecracker: no VGA to probe, no MSI (no PCI), no ASPM. */
-	f->iapc_boot_arch = ACPI_IAPC_NO_VGA | ACPI_IAPC_NO_MSI | ACPI_IAPC_NO_ASPM;
+	/* As Firecracker: no VGA to probe, no MSI (no PCI), no ASPM.
+	 * And no CMOS RTC at ports 0x70/0x71, said here rather than
+	 * emulated: without the flag Linux registers the rtc_cmos platform
+	 * device regardless (arch/x86/kernel/rtc.c add_rtc_cmos;
+	 * acpi_parse_fadt clears x86_platform.legacy.rtc on it since 4.8),
+	 * and its probe polls the update-in-progress bit of ports that read
+	 * 0xff until it gives up: 6.9 s of Debian's 6.1 kernel's boot in
+	 * tests/kvmhost's emulated host. The guest's wall clock comes from
+	 * kvm-clock (MSR_KVM_WALL_CLOCK_NEW: the host's time, in ns), which
+	 * replaces the RTC as x86_platform.get_wallclock. An emulated
+	 * MC146818 would add a probe of some dozens of port exits and then
+	 * rtc_hctosys, which resets that clock to whole seconds + 0.5 s.
+	 * docs/vmm.md ("The machine") says more. */
+	f->iapc_boot_arch =
+	    ACPI_IAPC_NO_VGA | ACPI_IAPC_NO_MSI | ACPI_IAPC_NO_ASPM | ACPI_IAPC_NO_RTC;
 	if (l->i8042)
 		f->iapc_boot_arch |= ACPI_IAPC_8042;
 	f->flags = ACPI_FADT_HW_REDUCED_ACPI | ACPI_FADT_PWR_BUTTON | ACPI_FADT_SLP_BUTTON;
