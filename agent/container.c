@@ -18,6 +18,7 @@
 #include "agent/container.h"
 #include "agent/rootfs.h"
 #include "agent/seccomp.h"
+#include "agent/userns.h"
 #include "common/io.h"
 #include "common/log.h"
 #include "common/util.h"
@@ -235,15 +236,18 @@ static int child_stdio_install(struct child_stdio *cs, kiln_error_t *err)
 /* create with a terminal: the pty comes from the container's own devpts
  * (so ttyname() works inside), made after pivot_root; the master goes to
  * the agent over the report socket. */
-static int child_make_terminal(const struct agent_process *p, struct child_stdio *cs, int report_fd,
+static int child_make_terminal(const struct agent_spec *spec, struct child_stdio *cs, int report_fd,
 			       kiln_error_t *err)
 {
+	const struct agent_process *p = &spec->process;
 	int master = -1, slave = -1;
 
 	if (open_pty("", &master, &slave, err) < 0)
 		return -1;
-	/* Owned by the process's user, as runc does for its console. */
-	if (fchown(slave, p->uid, p->gid) < 0) {
+	/* Owned by the process's user, as runc does for its console; made
+	 * before a user namespace is entered, so by the guest's IDs. */
+	if (fchown(slave, agent_idmap_to_host(spec->uid_maps, spec->nuid_maps, p->uid),
+		   agent_idmap_to_host(spec->gid_maps, spec->ngid_maps, p->gid)) < 0) {
 		close(master);
 		close(slave);
 		return kiln_error_make(err, errno, "terminal: chown");
@@ -308,7 +312,18 @@ static int set_caps(const struct agent_process *p, kiln_error_t *err)
 	return 0;
 }
 
-/* rlimits, umask, user, groups, capabilities, cwd, no_new_privs, and the
+/* rlimits come first, while the process is still the guest's root: in a
+ * user namespace raising a hard limit needs CAP_SYS_RESOURCE in the
+ * initial one. */
+static int child_rlimits(const struct agent_process *p, kiln_error_t *err)
+{
+	for (size_t i = 0; i < p->nrlimits; i++)
+		if (setrlimit(p->rlimits[i].resource, &p->rlimits[i].limit) < 0)
+			return kiln_error_make(err, errno, "rlimit %d", p->rlimits[i].resource);
+	return 0;
+}
+
+/* umask, user, groups, capabilities, cwd, no_new_privs, and the
  * program to run (resolved in the container's root). Without no_new_privs a
  * seccomp filter needs CAP_SYS_ADMIN, so it is loaded here, first, while
  * the process still has it (runc's order); with no_new_privs child_exec()
@@ -321,9 +336,6 @@ static int child_process_setup(const struct agent_process *p, scmp_filter_ctx sc
 
 	if (sc != NULL && !p->no_new_privs && agent_seccomp_load(sc, err) < 0)
 		return -1;
-	for (size_t i = 0; i < p->nrlimits; i++)
-		if (setrlimit(p->rlimits[i].resource, &p->rlimits[i].limit) < 0)
-			return kiln_error_make(err, errno, "rlimit %d", p->rlimits[i].resource);
 	umask(p->has_umask ? p->umask : 022);
 	/* As root first: the new user may not be able to reach cwd's
 	 * parents, but may own cwd itself (retried below). */
@@ -379,6 +391,35 @@ struct create_child {
 	int report_fd, start_fd;
 };
 
+/* Enters the container's user namespace: the agent writes the mappings
+ * when told "U" and answers "M" (read_report). Then the mount, UTS and
+ * cgroup namespaces are made again, as copies owned by the new user
+ * namespace, so that root in the container can mount and set the
+ * hostname there as under runc; the pid and IPC namespaces stay owned by
+ * the guest's initial one (a pid namespace cannot be changed for a
+ * running process, and /dev/mqueue shows the IPC namespace it was mounted
+ * in). */
+static int child_enter_userns(const struct agent_spec *spec, int report_fd, kiln_error_t *err)
+{
+	int again = CLONE_NEWNS | (spec->clone_flags & (CLONE_NEWUTS | CLONE_NEWCGROUP));
+	char ack = 0;
+	ssize_t r;
+
+	if (unshare(CLONE_NEWUSER) < 0)
+		return kiln_error_make(err, errno, "user namespace");
+	if (kiln_write_all(report_fd, "U", 1) < 0)
+		return kiln_error_make(err, errno, "user namespace: asking for the mappings");
+	do
+		r = read(report_fd, &ack, 1);
+	while (r < 0 && errno == EINTR);
+	/* EOF: the agent could not write them and has said why */
+	if (r != 1 || ack != 'M')
+		_exit(127);
+	if (unshare(again) < 0)
+		return kiln_error_make(err, errno, "namespaces of the user namespace");
+	return 0;
+}
+
 __attribute__((noreturn)) static void child_create(struct create_child *a)
 {
 	const struct agent_spec *spec = a->spec;
@@ -391,11 +432,9 @@ __attribute__((noreturn)) static void child_create(struct create_child *a)
 		child_fail(a->report_fd, &err);
 	if (!a->pty_in_container && child_stdio_install(&a->stdio, &err) < 0)
 		child_fail(a->report_fd, &err);
-	/* Nothing mounted here may reach the agent's namespace. */
-	if ((spec->clone_flags & CLONE_NEWNS) == 0) {
-		kiln_error_make(&err, 0, "a container needs a mount namespace");
-		child_fail(a->report_fd, &err);
-	}
+	/* Nothing mounted here may reach the agent's namespace: the child
+	 * has a mount namespace of its own even when the spec asks for none
+	 * (agent_container_create). */
 	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) {
 		kiln_error_make(&err, errno, "make / private");
 		child_fail(a->report_fd, &err);
@@ -403,15 +442,16 @@ __attribute__((noreturn)) static void child_create(struct create_child *a)
 	if (agent_rootfs_mount(a->dir, a->dev, a->rootfs, &rootfs, &err) < 0 ||
 	    agent_rootfs_setup(rootfs, spec, &err) < 0)
 		child_fail(a->report_fd, &err);
-	if (a->pty_in_container &&
-	    (child_make_terminal(&spec->process, &a->stdio, a->report_fd, &err) < 0 ||
-	     child_stdio_install(&a->stdio, &err) < 0))
+	if (a->pty_in_container && (child_make_terminal(spec, &a->stdio, a->report_fd, &err) < 0 ||
+				    child_stdio_install(&a->stdio, &err) < 0))
 		child_fail(a->report_fd, &err);
 	if (spec->hostname != NULL && sethostname(spec->hostname, strlen(spec->hostname)) < 0) {
 		kiln_error_make(&err, errno, "hostname %s", spec->hostname);
 		child_fail(a->report_fd, &err);
 	}
-	if (child_process_setup(&spec->process, a->seccomp, &exe, &err) < 0)
+	if (child_rlimits(&spec->process, &err) < 0 ||
+	    (spec->userns && child_enter_userns(spec, a->report_fd, &err) < 0) ||
+	    child_process_setup(&spec->process, a->seccomp, &exe, &err) < 0)
 		child_fail(a->report_fd, &err);
 	if (kiln_write_all(a->report_fd, "R", 1) < 0)
 		_exit(127);
@@ -424,7 +464,8 @@ __attribute__((noreturn)) static void child_create(struct create_child *a)
 	child_exec(&spec->process, exe, a->seccomp, a->report_fd);
 }
 
-/* Reads the child's report: 1 for "R", 0 for EOF (exec'd), -1 with *err
+/* Reads the child's report: 1 for "R", 2 for "U" (write its user
+ * namespace's mappings, then answer "M"), 0 for EOF (exec'd), -1 with *err
  * for "E..." or a child that died before saying anything. A "T" message
  * carries the master of a terminal made in the container (*tty_fd). */
 static int read_report(int fd, bool eof_is_death, int *tty_fd, kiln_error_t *err)
@@ -468,6 +509,8 @@ static int read_report(int fd, bool eof_is_death, int *tty_fd, kiln_error_t *err
 		}
 		if (buf[0] == 'R')
 			return 1;
+		if (buf[0] == 'U' && n == 1)
+			return 2;
 		return kiln_error_make(err, 0, "%s", buf[0] == 'E' ? buf + 1 : buf);
 	}
 }
@@ -566,9 +609,14 @@ int agent_container_create(const struct agent_runtime *rt, struct agent_ctr *c,
 	a.dir = dir;
 	a.report_fd = report_w;
 	a.start_fd = start_r;
-	c->clone_flags = spec->clone_flags;
+	/* A spec without a mount namespace would have the container share
+	 * the runtime's; in the guest that is the agent's, whose mounts are
+	 * not the container's business and must not change under it. So the
+	 * container gets one anyway: it sees what it would see under runc,
+	 * its root and its mounts (docs/runtime.md). */
+	c->clone_flags = spec->clone_flags | CLONE_NEWNS | (spec->userns ? CLONE_NEWUSER : 0);
 	a.seccomp = c->seccomp;
-	pid = clone_fork((uint64_t)spec->clone_flags, cgfd);
+	pid = clone_fork((uint64_t)(spec->clone_flags | CLONE_NEWNS), cgfd);
 	if (pid == 0)
 		child_create(&a);
 	child_stdio_close(&a.stdio);
@@ -579,6 +627,16 @@ int agent_container_create(const struct agent_runtime *rt, struct agent_ctr *c,
 	p->pid = pid;
 	p->state = AGENT_PROC_CREATED;
 	r = read_report(report_r, true, &tty, err);
+	if (r == 2) {
+		if (agent_userns_write_maps(pid, spec, err) < 0)
+			r = -1;
+		else if (kiln_write_all(report_r, "M", 1) < 0)
+			r = kiln_error_make(err, errno, "user namespace: answering the process");
+		else
+			r = read_report(report_r, true, &tty, err);
+	}
+	if (r == 2)
+		r = kiln_error_make(err, 0, "the process asked for its mappings twice");
 	if (r > 0 && a.pty_in_container) {
 		if (tty < 0)
 			r = kiln_error_make(err, 0, "terminal: the process sent none");
@@ -616,12 +674,16 @@ struct exec_child {
 	const struct agent_process *proc;
 	struct child_stdio stdio;
 	scmp_filter_ctx seccomp;
-	int ns_fd[4];
+	int ns_fd[5];
 	int report_fd;
 };
 
-static const int exec_ns[4] = {CLONE_NEWIPC, CLONE_NEWUTS, CLONE_NEWCGROUP, CLONE_NEWNS};
-static const char *const exec_ns_name[4] = {"ipc", "uts", "cgroup", "mnt"};
+/* The IPC namespace first, while the process is still the guest's root
+ * (it is owned by the initial user namespace); then the container's user
+ * namespace, which owns the rest when there is one (child_enter_userns). */
+static const int exec_ns[5] = {CLONE_NEWIPC, CLONE_NEWUSER, CLONE_NEWUTS, CLONE_NEWCGROUP,
+			       CLONE_NEWNS};
+static const char *const exec_ns_name[5] = {"ipc", "user", "uts", "cgroup", "mnt"};
 
 __attribute__((noreturn)) static void child_exec_into(struct exec_child *a)
 {
@@ -629,11 +691,11 @@ __attribute__((noreturn)) static void child_exec_into(struct exec_child *a)
 	cleanup_free char *exe = NULL;
 
 	if (child_reset(&err) < 0 || child_stdio_install(&a->stdio, &err) < 0 ||
-	    set_oom_score(a->proc, &err) < 0)
+	    set_oom_score(a->proc, &err) < 0 || child_rlimits(a->proc, &err) < 0)
 		child_fail(a->report_fd, &err);
 	/* The mount namespace last: the others are entered through fds
 	 * opened in the agent's, and entering it sets root and cwd. */
-	for (int i = 0; i < 4; i++) {
+	for (int i = 0; i < 5; i++) {
 		if (a->ns_fd[i] >= 0 && setns(a->ns_fd[i], exec_ns[i]) < 0) {
 			kiln_error_make(&err, errno, "join %s namespace", exec_ns_name[i]);
 			child_fail(a->report_fd, &err);
@@ -649,13 +711,13 @@ int agent_container_exec(const struct agent_runtime *rt, struct agent_ctr *c, st
 			 kiln_error_t *err)
 {
 	const struct agent_proc *init = agent_ctr_init(c);
-	struct exec_child a = {.proc = proc, .ns_fd = {-1, -1, -1, -1}};
+	struct exec_child a = {.proc = proc, .ns_fd = {-1, -1, -1, -1, -1}};
 	cleanup_close int report_r = -1, report_w = -1, cgfd = -1, pidns = -1;
 	cleanup_free char *pty_root = NULL;
 	int r = -1;
 	pid_t pid;
 
-	for (int i = 0; i < 4; i++) {
+	for (int i = 0; i < 5; i++) {
 		cleanup_free char *path = NULL;
 
 		if (!(c->clone_flags & exec_ns[i]))
@@ -719,7 +781,7 @@ int agent_container_exec(const struct agent_runtime *rt, struct agent_ctr *c, st
 		p->state = AGENT_PROC_EXITED;
 	}
 out:
-	for (int i = 0; i < 4; i++)
+	for (int i = 0; i < 5; i++)
 		if (a.ns_fd[i] >= 0)
 			close(a.ns_fd[i]);
 	return r < 0 ? -1 : 0;

@@ -294,6 +294,49 @@ static int populate_dev(int rootfd, kiln_error_t *err)
 	return 0;
 }
 
+/* linux.devices: each node made under the container's root (after the
+ * mounts, so a fresh /dev holds them), as runc makes them: a node that
+ * exists already is left as it is; the mode is set again past the umask;
+ * the owner is the container's uid/gid, which with a user namespace is the
+ * guest's ID it maps to. The numbers name the guest kernel's devices. */
+static int make_devices(int rootfd, const struct agent_spec *s, kiln_error_t *err)
+{
+	for (size_t i = 0; i < s->ndevices; i++) {
+		const struct agent_device *d = &s->devices[i];
+		cleanup_free char *dir = xstrdup(d->path);
+		cleanup_close int parent = -1, pfd = -1;
+		char *name = strrchr(dir, '/');
+		uint32_t uid = agent_idmap_to_host(s->uid_maps, s->nuid_maps, d->uid);
+		uint32_t gid = agent_idmap_to_host(s->gid_maps, s->ngid_maps, d->gid);
+
+		*name++ = '\0';
+		if (*name == '\0' || streq(name, ".") || streq(name, ".."))
+			return kiln_error_make(
+			    err, 0, "linux.devices[%zu].path %s: not a file name", i, d->path);
+		if (uid == (uint32_t)-1 || gid == (uint32_t)-1)
+			return kiln_error_make(err, 0,
+					       "linux.devices[%zu] %s: uid %u or gid %u has no "
+					       "mapping in the user namespace",
+					       i, d->path, (unsigned)d->uid, (unsigned)d->gid);
+		pfd = agent_path_in_root(rootfd, dir[0] ? dir : "/", false, err);
+		if (pfd < 0)
+			return kiln_error_wrap(err, "linux.devices[%zu]", i);
+		parent = openat(pfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (parent < 0)
+			return kiln_error_make(err, errno, "linux.devices[%zu]: %s", i, dir);
+		if (mknodat(parent, name, d->type | d->mode, d->rdev) < 0) {
+			if (errno == EEXIST)
+				continue;
+			return kiln_error_make(err, errno, "linux.devices[%zu]: mknod %s", i,
+					       d->path);
+		}
+		if (fchmodat(parent, name, d->mode, 0) < 0 ||
+		    fchownat(parent, name, uid, gid, AT_SYMLINK_NOFOLLOW) < 0)
+			return kiln_error_make(err, errno, "linux.devices[%zu]: %s", i, d->path);
+	}
+	return 0;
+}
+
 static int pivot_into(const char *rootfs, kiln_error_t *err)
 {
 	if (chdir(rootfs) < 0)
@@ -361,6 +404,8 @@ int agent_rootfs_setup(const char *rootfs, const struct agent_spec *spec, kiln_e
 	}
 	if (fresh_dev && populate_dev(rootfd, err) < 0)
 		return kiln_error_wrap(err, "default devices");
+	if (make_devices(rootfd, spec, err) < 0)
+		return -1;
 	if (pivot_into(rootfs, err) < 0)
 		return -1;
 	/* runc's order: the sysctls while /proc/sys is still writable

@@ -1,7 +1,8 @@
 /* The container's filesystem view, built inside its new mount namespace
  * (so it all disappears with the container): the root filesystem from a
- * virtio-blk disk, the spec's mounts, /dev, pivot_root, masked and
- * read-only paths. */
+ * virtio-blk disk, the spec's mounts, /dev and linux.devices, pivot_root,
+ * masked and read-only paths. It is built by the guest's root, before the
+ * process enters a user namespace of its own (container.c). */
 #ifndef KILN_AGENT_ROOTFS_H
 #define KILN_AGENT_ROOTFS_H
 
@@ -27,8 +28,9 @@ int agent_rootfs_mount(const char *dir, const char *dev, const struct proto_root
 		       char **rootfs, kiln_error_t *err);
 
 /* The spec's mounts under rootfs, default devices when /dev is a fresh
- * mount, then hostname-independent steps up to pivot_root, sysctls,
- * masked and read-only paths and a read-only root. After it returns 0 the
+ * mount and the spec's linux.devices, then hostname-independent steps up
+ * to pivot_root, sysctls, masked and read-only paths and a read-only root.
+ * After it returns 0 the
  * caller's root is the container's. */
 int agent_rootfs_setup(const char *rootfs, const struct agent_spec *spec, kiln_error_t *err);
 

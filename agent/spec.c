@@ -5,6 +5,8 @@
 #include <sched.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 
 #include "agent/spec.h"
 #include "agent/sysctl.h"
@@ -348,7 +350,131 @@ static int parse_namespaces(const kiln_json_t *config, struct agent_spec *s, kil
 		if (path != NULL && path[0] != '\0' && flag != 0)
 			return kiln_json_error(err, kiln_json_get(ns, "path"),
 					       "joining an existing namespace is not supported");
-		s->clone_flags |= flag;
+		/* The user namespace is entered after the mounts, which need
+		 * the guest's root (container.c). */
+		if (t == OCI_NS_USER)
+			s->userns = true;
+		else
+			s->clone_flags |= flag;
+	}
+	return 0;
+}
+
+static int parse_idmaps(const kiln_json_t *config, const char *key, struct agent_idmap **out,
+			size_t *n, kiln_error_t *err)
+{
+	const kiln_json_t *arr = NULL;
+
+	if (kiln_json_get_array(kiln_json_get(config, "linux"), key, &arr, err) < 0)
+		return -1;
+	*n = kiln_json_array_len(arr);
+	*out = xcalloc(*n + 1, sizeof(**out));
+	for (size_t i = 0; i < *n; i++) {
+		const kiln_json_t *m = kiln_json_array_get(arr, i);
+		struct agent_idmap *im = &(*out)[i];
+
+		if (!kiln_json_is_object(m))
+			return kiln_json_error(err, m, "expected object");
+		if (kiln_json_get_uint32(m, "containerID", &im->container_id, err) != 0 ||
+		    kiln_json_get_uint32(m, "hostID", &im->host_id, err) != 0 ||
+		    kiln_json_get_uint32(m, "size", &im->size, err) != 0) {
+			if (err != NULL && *err != NULL)
+				return -1;
+			return kiln_json_error(err, m, "containerID, hostID and size are required");
+		}
+		if (im->size == 0)
+			return kiln_json_error(err, kiln_json_get(m, "size"), "must not be 0");
+	}
+	return 0;
+}
+
+/* runc's rule: mappings and a user namespace go together. */
+static int check_userns(const kiln_json_t *config, struct agent_spec *s, kiln_error_t *err)
+{
+	const kiln_json_t *l = kiln_json_get(config, "linux");
+
+	if (parse_idmaps(config, "uidMappings", &s->uid_maps, &s->nuid_maps, err) < 0 ||
+	    parse_idmaps(config, "gidMappings", &s->gid_maps, &s->ngid_maps, err) < 0)
+		return -1;
+	if (s->userns && s->nuid_maps == 0)
+		return kiln_error_make(err, 0,
+				       "linux.uidMappings: missing (a user namespace needs "
+				       "at least one mapping)");
+	if (s->userns && s->ngid_maps == 0)
+		return kiln_error_make(err, 0,
+				       "linux.gidMappings: missing (a user namespace needs "
+				       "at least one mapping)");
+	if (!s->userns && s->nuid_maps + s->ngid_maps > 0)
+		return kiln_json_error(
+		    err, kiln_json_get(l, s->nuid_maps ? "uidMappings" : "gidMappings"),
+		    "needs a user namespace (linux.namespaces)");
+	return 0;
+}
+
+uint32_t agent_idmap_to_host(const struct agent_idmap *maps, size_t n, uint32_t id)
+{
+	if (n == 0)
+		return id;
+	for (size_t i = 0; i < n; i++)
+		if (id >= maps[i].container_id && id - maps[i].container_id < maps[i].size)
+			return maps[i].host_id + (id - maps[i].container_id);
+	return (uint32_t)-1;
+}
+
+static int parse_devices(const kiln_json_t *config, struct agent_spec *s, kiln_error_t *err)
+{
+	const kiln_json_t *arr = NULL;
+
+	if (kiln_json_get_array(kiln_json_get(config, "linux"), "devices", &arr, err) < 0)
+		return -1;
+	s->devices = xcalloc(kiln_json_array_len(arr) + 1, sizeof(*s->devices));
+	for (size_t i = 0; i < kiln_json_array_len(arr); i++) {
+		const kiln_json_t *dj = kiln_json_array_get(arr, i);
+		struct agent_device *d = &s->devices[s->ndevices];
+		const char *path = NULL, *type = NULL;
+		int64_t major = 0, minor = 0;
+		uint32_t mode = 0666, uid = 0, gid = 0;
+		int rmaj, rmin;
+
+		if (!kiln_json_is_object(dj))
+			return kiln_json_error(err, dj, "expected object");
+		if (kiln_json_get_string(dj, "path", &path, err) != 0 ||
+		    kiln_json_get_string(dj, "type", &type, err) != 0) {
+			if (err != NULL && *err != NULL)
+				return -1;
+			return kiln_json_error(err, dj, "path and type are required");
+		}
+		if (path[0] != '/')
+			return kiln_json_error(err, kiln_json_get(dj, "path"),
+					       "must be an absolute path");
+		if (streq(type, "c") || streq(type, "u"))
+			d->type = S_IFCHR;
+		else if (streq(type, "b"))
+			d->type = S_IFBLK;
+		else if (streq(type, "p"))
+			d->type = S_IFIFO;
+		else
+			return kiln_json_error(err, kiln_json_get(dj, "type"),
+					       "unknown device type \"%s\" (want c, b, u or p)",
+					       type);
+		rmaj = kiln_json_get_int64(dj, "major", &major, err);
+		rmin = kiln_json_get_int64(dj, "minor", &minor, err);
+		if (rmaj < 0 || rmin < 0 || kiln_json_get_uint32(dj, "fileMode", &mode, err) < 0 ||
+		    kiln_json_get_uint32(dj, "uid", &uid, err) < 0 ||
+		    kiln_json_get_uint32(dj, "gid", &gid, err) < 0)
+			return -1;
+		if (d->type != S_IFIFO && (rmaj != 0 || rmin != 0))
+			return kiln_json_error(err, dj, "major and minor are required");
+		if (major < 0 || major > 0xfff || minor < 0 || minor > 0xfffff)
+			return kiln_json_error(err, dj, "device number %lld:%lld is out of range",
+					       (long long)major, (long long)minor);
+		d->path = xstrdup(path);
+		d->rdev = makedev((unsigned)major, (unsigned)minor);
+		/* runc: the type comes from "type", not from fileMode */
+		d->mode = mode & 07777;
+		d->uid = uid;
+		d->gid = gid;
+		s->ndevices++;
 	}
 	return 0;
 }
@@ -373,6 +499,7 @@ int agent_spec_parse(const kiln_json_t *config, struct agent_spec *s, kiln_error
 	if (kiln_json_get_bool(config, "root.readonly", &s->readonly_root, err) < 0)
 		return -1;
 	if (parse_mounts(config, s, err) < 0 || parse_namespaces(config, s, err) < 0 ||
+	    check_userns(config, s, err) < 0 || parse_devices(config, s, err) < 0 ||
 	    agent_sysctl_parse(config, s, err) < 0 ||
 	    agent_resources_parse(config, &s->resources, err) < 0)
 		return -1;
@@ -402,6 +529,11 @@ void agent_spec_release(struct agent_spec *s)
 		free(s->sysctls[i].value);
 	}
 	free(s->sysctls);
+	free(s->uid_maps);
+	free(s->gid_maps);
+	for (size_t i = 0; i < s->ndevices; i++)
+		free(s->devices[i].path);
+	free(s->devices);
 	agent_seccomp_free(s->seccomp);
 	memset(s, 0, sizeof(*s));
 }

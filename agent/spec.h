@@ -56,6 +56,22 @@ struct agent_mount {
 	bool bind;
 };
 
+/* linux.devices[]: a node the agent makes in the container's /dev. */
+struct agent_device {
+	char *path;  /* absolute, in the container */
+	mode_t type; /* S_IFCHR, S_IFBLK or S_IFIFO */
+	dev_t rdev;
+	mode_t mode; /* permission bits; 0666 when fileMode is absent */
+	uid_t uid;   /* as the container sees them */
+	gid_t gid;
+};
+
+/* linux.uidMappings / gidMappings[]: container IDs [container_id,
+ * container_id + size) are the guest's [host_id, host_id + size). */
+struct agent_idmap {
+	uint32_t container_id, host_id, size;
+};
+
 struct agent_sysctl {
 	char *key, *value;
 };
@@ -64,7 +80,14 @@ struct agent_spec {
 	struct agent_process process;
 	char *hostname;
 	bool readonly_root;
-	int clone_flags; /* CLONE_NEW* the container gets */
+	int clone_flags; /* CLONE_NEW* the container gets, but CLONE_NEWUSER */
+	/* A "user" namespace: entered once the mounts are made (container.c),
+	 * with these mappings, which it requires. */
+	bool userns;
+	struct agent_idmap *uid_maps, *gid_maps;
+	size_t nuid_maps, ngid_maps;
+	struct agent_device *devices;
+	size_t ndevices;
 	struct agent_mount *mounts;
 	size_t nmounts;
 	char **masked_paths;
@@ -88,6 +111,10 @@ void agent_process_release(struct agent_process *p);
 /* Splits a mount's options ("ro,nosuid,mode=755,rprivate") into m->flags,
  * m->propagation, m->bind and m->data. */
 void agent_mount_options(struct agent_mount *m, const char *const *opts, size_t n);
+
+/* The guest's ID for a container ID through maps (n of them); id itself
+ * when there are none, (uint32_t)-1 when maps do not map it. */
+uint32_t agent_idmap_to_host(const struct agent_idmap *maps, size_t n, uint32_t id);
 
 /* The value of name in a NULL-terminated "NAME=value" list, or NULL. */
 const char *agent_env_get(char *const *env, const char *name);

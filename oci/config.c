@@ -228,7 +228,9 @@ bool oci_version_supported(const char *v)
 {
 	const char *p;
 
-	if (strncmp(v, "1.", 2) != 0 || v[2] < '0' || v[2] > '2' || v[3] != '.')
+	/* 1.0 to 1.3: what a newer minor adds is ignored when kiln does not
+	 * know it, as runc does; a 2.x may change what 1.x fields mean. */
+	if (strncmp(v, "1.", 2) != 0 || v[2] < '0' || v[2] > '3' || v[3] != '.')
 		return false;
 	p = v + 4;
 	if (!isdigit((unsigned char)*p))
@@ -958,7 +960,7 @@ static int parse_config(const kiln_json_t *doc, struct oci_config *c, kiln_error
 		return -1;
 	if (!oci_version_supported(c->oci_version))
 		return kiln_json_error(err, kiln_json_get(doc, "ociVersion"),
-				       "unsupported version \"%s\" (kiln supports 1.0.0 to 1.2.x)",
+				       "unsupported version \"%s\" (kiln supports 1.0.0 to 1.3.x)",
 				       c->oci_version);
 	if (parse_root(doc, c, err) < 0 || parse_mounts(doc, c, err) < 0 ||
 	    kiln_json_get_object(doc, "process", &proc, err) < 0)

@@ -1,4 +1,4 @@
-/* An OCI runtime-spec config.json (runtime-spec 1.0 to 1.2, config.md and
+/* An OCI runtime-spec config.json (runtime-spec 1.0 to 1.3, config.md and
  * config-linux.md) read into typed C structs and validated.
  *
  * Rules:
@@ -16,14 +16,14 @@
  *  - Optional numbers and booleans come with a `present` flag.
  *
  * Beyond types, a config is refused for: ociVersion missing or not 1.0.x,
- * 1.1.x or 1.2.x; root.path missing or empty; a relative mount
+ * 1.1.x, 1.2.x or 1.3.x; root.path missing or empty; a relative mount
  * destination, hook path, device path or namespace path; a namespace
  * type, rlimit, capability, seccomp action, operator, architecture or
  * flag the spec (or this libseccomp, for architectures) does not know; a
  * namespace type or rlimit given twice; oomScoreAdj outside -1000..1000, a
  * umask above 07777, a hook timeout <= 0, a seccomp argument index above 5;
- * an empty annotation key. Whether kiln can honour a valid setting (a user
- * namespace, SCMP_ACT_NOTIFY) is for the runtime and agent to decide; see
+ * an empty annotation key. Whether kiln can honour a valid setting (joining a
+ * user namespace, SCMP_ACT_NOTIFY) is for the runtime and agent to decide; see
  * oci_namespace_supported() and features.h.
  */
 #ifndef KILN_OCI_CONFIG_H
@@ -240,7 +240,7 @@ struct oci_linux {
 };
 
 struct oci_config {
-	char *oci_version; /* 1.0.x, 1.1.x or 1.2.x */
+	char *oci_version; /* 1.0.x to 1.3.x */
 	struct oci_root root;
 	struct oci_mount *mounts;
 	size_t n_mounts;
@@ -296,7 +296,7 @@ static inline void oci_process_free_fn(struct oci_process **p)
 }
 #define cleanup_oci_process __attribute__((cleanup(oci_process_free_fn)))
 
-/* Whether version is one kiln reads: "1.0.x", "1.1.x" or "1.2.x", with any
+/* Whether version is one kiln reads: "1.0.x" to "1.3.x", with any
  * "-suffix" or "+suffix" ("1.0.2-dev"). */
 bool oci_version_supported(const char *version);
 

@@ -125,7 +125,7 @@ int oci_features_json(char **out, size_t *len, kiln_error_t *err)
 
 	kiln_json_gen_map_open(g);
 	gen_string_member(g, "ociVersionMin", "1.0.0");
-	gen_string_member(g, "ociVersionMax", "1.2.0");
+	gen_string_member(g, "ociVersionMax", "1.3.0");
 	kiln_json_gen_key(g, "hooks");
 	kiln_json_gen_array_open(g);
 	/* createContainer and startContainer would run inside the VM, where
@@ -159,6 +159,12 @@ int oci_features_json(char **out, size_t *len, kiln_error_t *err)
 	gen_enabled(g, "apparmor", false);
 	gen_enabled(g, "selinux", false);
 	gen_enabled(g, "intelRdt", false);
+	/* idmapped mounts: the guest's disk is not idmapped; a user
+	 * namespace sees its files as runc's does without them */
+	kiln_json_gen_key(g, "mountExtensions");
+	kiln_json_gen_map_open(g);
+	gen_enabled(g, "idmap", false);
+	kiln_json_gen_map_close(g);
 	kiln_json_gen_map_close(g);
 
 	kiln_json_gen_key(g, "annotations");

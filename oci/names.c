@@ -24,7 +24,7 @@ static const struct {
     [OCI_NS_MOUNT] = {"mount", CLONE_NEWNS, true},
     [OCI_NS_IPC] = {"ipc", CLONE_NEWIPC, true},
     [OCI_NS_UTS] = {"uts", CLONE_NEWUTS, true},
-    [OCI_NS_USER] = {"user", CLONE_NEWUSER, false},
+    [OCI_NS_USER] = {"user", CLONE_NEWUSER, true},
     [OCI_NS_CGROUP] = {"cgroup", CLONE_NEWCGROUP, true},
     [OCI_NS_TIME] = {"time", CLONE_NEWTIME, false},
 };

@@ -26,9 +26,10 @@ int oci_namespace_from_name(const char *name);
 const char *oci_namespace_name(enum oci_namespace_type type);
 /* CLONE_NEWPID etc. */
 int oci_namespace_clone_flag(enum oci_namespace_type type);
-/* Whether kiln honours the type: the agent creates it in the guest, or (for
- * "network") the VMM joins it on the host, as the VM is the network
- * boundary. "user" and "time" are not supported. */
+/* Whether kiln honours the type: the agent creates it in the guest (a
+ * "user" one with the spec's mappings), or (for "network") the VMM joins it
+ * on the host, as the VM is the network boundary. "time" is not
+ * supported. */
 bool oci_namespace_supported(enum oci_namespace_type type);
 
 /* "RLIMIT_NOFILE" → RLIMIT_NOFILE; -1 when unknown. */

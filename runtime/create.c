@@ -516,6 +516,11 @@ static char *abs_path(const char *base, const char *p)
 	return r ? r : TAKE_PTR(joined);
 }
 
+char *kiln_rootfs_path(const char *bundle, const char *root)
+{
+	return abs_path(bundle, root);
+}
+
 /* The pty for --console-socket: the master goes to the caller, the slave
  * becomes the VMM's stdio. */
 static int console_pty(const char *socket_path, int *slave, kiln_error_t *err)
@@ -584,7 +589,7 @@ static int do_create(const struct create_opts *o, pid_t *vmm_pid, kiln_error_t *
 	c.id = xstrdup(o->id);
 	c.dir = xasprintf("%s/%s", kiln_g.root, o->id);
 	c.bundle = xstrdup(bundle);
-	c.rootfs = abs_path(bundle, cfg->root.path);
+	c.rootfs = kiln_rootfs_path(bundle, cfg->root.path);
 	{
 		struct timespec now;
 

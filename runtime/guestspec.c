@@ -12,7 +12,9 @@
  * the container gets a new one, and a UTS namespace lends it its hostname
  * when the spec names none, as a pod's containers take the sandbox's.
  * Joining a pid or mount namespace would promise the other container's
- * processes or files, so it is refused. */
+ * processes or files, and a user namespace its ID mappings and the
+ * ownership of its files, so these are refused. A new user namespace
+ * (no path) is made in the guest with the spec's mappings (agent/userns.h). */
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/nsfs.h>
@@ -142,7 +144,7 @@ static int check_ns_path(const struct oci_namespace *ns, size_t i, char **hostna
 	cleanup_close int fd = -1;
 	int type;
 
-	if (ns->type == OCI_NS_PID || ns->type == OCI_NS_MOUNT)
+	if (ns->type == OCI_NS_PID || ns->type == OCI_NS_MOUNT || ns->type == OCI_NS_USER)
 		return kiln_error_make(err, 0,
 				       "linux.namespaces[%zu]: joining the %s namespace %s is not "
 				       "supported (a VM cannot share it)",

@@ -1,6 +1,9 @@
 /* OCI hooks that run on the host (config.md#posix-platform-hooks):
  * prestart and createRuntime at the end of create, poststart after start,
- * poststop in delete. Each gets the container's state on stdin. The
+ * poststop in delete. Each gets the container's state on stdin. A failing
+ * prestart or createRuntime hook fails create (the rest are not run); a
+ * failing poststart or poststop hook is a warning, and the hooks after it
+ * and the lifecycle go on (config.md#poststart, #poststop). The
  * createContainer and startContainer hooks run inside the container's
  * namespaces, which for kiln are inside the VM where host programs do not
  * exist, so create refuses them. */
@@ -102,8 +105,13 @@ int kiln_hooks_run(const struct kiln_container *c, enum oci_hook_kind kind, kiln
 		return 0;
 	if (kiln_container_state_json(c, &state, err) < 0)
 		return -1;
-	for (size_t i = 0; i < l->n; i++)
-		if (run_hook(&l->items[i], state, oci_hook_name(kind), i, err) < 0)
+	for (size_t i = 0; i < l->n; i++) {
+		if (run_hook(&l->items[i], state, oci_hook_name(kind), i, err) == 0)
+			continue;
+		if (kind != OCI_HOOK_POSTSTART && kind != OCI_HOOK_POSTSTOP)
 			return -1;
+		log_warning("%s", (*err)->msg);
+		kiln_error_free(err);
+	}
 	return 0;
 }

@@ -145,11 +145,20 @@ void kiln_injections_release(struct kiln_injections *inj);
 /* Runs argv (PATH searched), its output kept for the error message. */
 int kiln_run_tool(char *const argv[], kiln_error_t *err);
 
+/* root.path as runc resolves it: relative to bundle (an absolute path),
+ * or absolute; ".", ".." and symlinks resolved, a trailing slash dropped
+ * ("." is the bundle itself). A path that does not resolve comes back
+ * joined but unresolved, for the caller's "No such file" message.
+ * Allocated. */
+char *kiln_rootfs_path(const char *bundle, const char *root);
+
 /* ---- Hooks on the host: prestart, createRuntime, poststart, poststop. */
 enum oci_hook_kind;
 /* Refuses the hooks that would have to run inside the guest. */
 int kiln_hooks_check(const struct oci_config *cfg, kiln_error_t *err);
-/* Runs the container's hooks of one kind, with its state on their stdin. */
+/* Runs the container's hooks of one kind, with its state on their stdin.
+ * A failing poststart or poststop hook is logged as a warning and the
+ * next one runs; the others stop at the first failure. */
 int kiln_hooks_run(const struct kiln_container *c, enum oci_hook_kind kind, kiln_error_t *err);
 
 /* ---- Verbs: each returns the process exit status; errors are reported

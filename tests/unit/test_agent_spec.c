@@ -7,10 +7,12 @@
 #include <sys/mount.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "agent/container.h"
 #include "agent/spec.h"
+#include "agent/userns.h"
 #include "common/json.h"
 #include "common/util.h"
 #include "tests/unit/tap.h"
@@ -144,6 +146,52 @@ static int test_mount_options(void)
 	return TAP_PASS;
 }
 
+/* podman --userns=keep-id's shape (three lines around the user's own ID),
+ * and linux.devices as runtime-tools' linux_devices test gives them. */
+static int test_userns_and_devices(void)
+{
+	struct agent_spec s;
+	cleanup_free char *msg = NULL, *uid_text = NULL;
+	static const char text[] =
+	    "{\"process\":{\"args\":[\"a\"]},\"linux\":{\"namespaces\":[{\"type\":\"user\"},"
+	    "{\"type\":\"mount\"}],"
+	    "\"uidMappings\":[{\"containerID\":0,\"hostID\":100000,\"size\":1000},"
+	    "{\"containerID\":1000,\"hostID\":1000,\"size\":1},"
+	    "{\"containerID\":1001,\"hostID\":101001,\"size\":64535}],"
+	    "\"gidMappings\":[{\"containerID\":0,\"hostID\":200000,\"size\":65536}],"
+	    "\"devices\":[{\"path\":\"/dev/test1\",\"type\":\"c\",\"major\":1,\"minor\":3,"
+	    "\"fileMode\":8612,\"uid\":1000,\"gid\":7},"
+	    "{\"path\":\"/dev/fifo\",\"type\":\"p\"},"
+	    "{\"path\":\"/dev/blk\",\"type\":\"b\",\"major\":259,\"minor\":1048575}]}}";
+
+	if (parse_spec(text, &s, &msg) < 0) {
+		tap_diag("%s", msg);
+		return TAP_FAIL;
+	}
+	/* the user namespace is not a clone flag: it is entered later */
+	TAP_CHECK(s.userns && s.clone_flags == CLONE_NEWNS);
+	TAP_CHECK(s.nuid_maps == 3 && s.ngid_maps == 1);
+	TAP_CHECK(agent_idmap_to_host(s.uid_maps, s.nuid_maps, 0) == 100000);
+	TAP_CHECK(agent_idmap_to_host(s.uid_maps, s.nuid_maps, 999) == 100999);
+	TAP_CHECK(agent_idmap_to_host(s.uid_maps, s.nuid_maps, 1000) == 1000);
+	TAP_CHECK(agent_idmap_to_host(s.uid_maps, s.nuid_maps, 1001) == 101001);
+	TAP_CHECK(agent_idmap_to_host(s.uid_maps, s.nuid_maps, 65535) == 165535);
+	TAP_CHECK(agent_idmap_to_host(s.uid_maps, s.nuid_maps, 65536) == (uint32_t)-1);
+	TAP_CHECK(agent_idmap_to_host(s.gid_maps, s.ngid_maps, 7) == 200007);
+	TAP_CHECK(agent_idmap_to_host(NULL, 0, 42) == 42);
+	uid_text = agent_userns_map_text(s.uid_maps, s.nuid_maps);
+	TAP_CHECK_STR(uid_text, "0 100000 1000\n1000 1000 1\n1001 101001 64535\n");
+	TAP_CHECK(s.ndevices == 3);
+	TAP_CHECK_STR(s.devices[0].path, "/dev/test1");
+	TAP_CHECK(s.devices[0].type == S_IFCHR && s.devices[0].rdev == makedev(1, 3));
+	/* fileMode 8612 is 020644: the type bits are the "type" member's business */
+	TAP_CHECK(s.devices[0].mode == 0644 && s.devices[0].uid == 1000 && s.devices[0].gid == 7);
+	TAP_CHECK(s.devices[1].type == S_IFIFO && s.devices[1].mode == 0666);
+	TAP_CHECK(s.devices[2].type == S_IFBLK && s.devices[2].rdev == makedev(259, 1048575));
+	agent_spec_release(&s);
+	return TAP_PASS;
+}
+
 #define CHECK_SPEC_FAILS(text, want)                                                               \
 	do {                                                                                       \
 		struct agent_spec s_;                                                              \
@@ -178,8 +226,33 @@ static int test_errors(void)
 			 "[\"CAP_FLY\"]}}}",
 			 "process.capabilities.bounding[0]: unknown capability \"CAP_FLY\"");
 	CHECK_SPEC_FAILS("{\"process\":{\"args\":[\"a\"]},\"linux\":{\"namespaces\":"
-			 "[{\"type\":\"user\"}]}}",
-			 "linux.namespaces[0].type: namespace type \"user\" is not supported");
+			 "[{\"type\":\"time\"}]}}",
+			 "linux.namespaces[0].type: namespace type \"time\" is not supported");
+	CHECK_SPEC_FAILS(
+	    "{\"process\":{\"args\":[\"a\"]},\"linux\":{\"namespaces\":"
+	    "[{\"type\":\"user\"}]}}",
+	    "linux.uidMappings: missing (a user namespace needs at least one mapping)");
+	CHECK_SPEC_FAILS(
+	    "{\"process\":{\"args\":[\"a\"]},\"linux\":{\"namespaces\":"
+	    "[{\"type\":\"user\"}],\"uidMappings\":[{\"containerID\":0,"
+	    "\"hostID\":1000,\"size\":1}]}}",
+	    "linux.gidMappings: missing (a user namespace needs at least one mapping)");
+	CHECK_SPEC_FAILS("{\"process\":{\"args\":[\"a\"]},\"linux\":{\"gidMappings\":"
+			 "[{\"containerID\":0,\"hostID\":1000,\"size\":1}]}}",
+			 "linux.gidMappings: needs a user namespace (linux.namespaces)");
+	CHECK_SPEC_FAILS("{\"process\":{\"args\":[\"a\"]},\"linux\":{\"namespaces\":"
+			 "[{\"type\":\"user\"}],\"uidMappings\":[{\"containerID\":0,"
+			 "\"hostID\":1000,\"size\":0}]}}",
+			 "linux.uidMappings[0].size: must not be 0");
+	CHECK_SPEC_FAILS("{\"process\":{\"args\":[\"a\"]},\"linux\":{\"devices\":"
+			 "[{\"path\":\"/dev/x\",\"type\":\"c\",\"major\":1}]}}",
+			 "linux.devices[0]: major and minor are required");
+	CHECK_SPEC_FAILS("{\"process\":{\"args\":[\"a\"]},\"linux\":{\"devices\":"
+			 "[{\"path\":\"/dev/x\",\"type\":\"q\"}]}}",
+			 "linux.devices[0].type: unknown device type \"q\" (want c, b, u or p)");
+	CHECK_SPEC_FAILS("{\"process\":{\"args\":[\"a\"]},\"linux\":{\"devices\":"
+			 "[{\"path\":\"dev/x\",\"type\":\"p\"}]}}",
+			 "linux.devices[0].path: must be an absolute path");
 	CHECK_SPEC_FAILS(
 	    "{\"process\":{\"args\":[\"a\"]},\"linux\":{\"namespaces\":"
 	    "[{\"type\":\"pid\",\"path\":\"/proc/1/ns/pid\"}]}}",
@@ -270,5 +343,5 @@ static int test_find_executable(void)
 }
 
 TAP_MAIN(TAP_TEST(test_full), TAP_TEST(test_defaults), TAP_TEST(test_mount_options),
-	 TAP_TEST(test_errors), TAP_TEST(test_error_path_in_request),
-	 TAP_TEST(test_find_executable))
+	 TAP_TEST(test_userns_and_devices), TAP_TEST(test_errors),
+	 TAP_TEST(test_error_path_in_request), TAP_TEST(test_find_executable))

@@ -1,5 +1,5 @@
 /* oci/: config.json, process.json, state, features and the default spec
- * (runtime-spec 1.0 to 1.2), and the name tables kiln-agent shares. */
+ * (runtime-spec 1.0 to 1.3), and the name tables kiln-agent shares. */
 #include <fcntl.h>
 #include <sched.h>
 #include <stdlib.h>
@@ -448,13 +448,13 @@ static const struct {
     {"{'root': {'path': 'r'}}", "ociVersion: missing"},
     {"{'ociVersion': 1.2, 'root': {'path': 'r'}}", "ociVersion: expected string"},
     {"{'ociVersion': '2.0.0', 'root': {'path': 'r'}}",
-     "ociVersion: unsupported version \"2.0.0\" (kiln supports 1.0.0 to 1.2.x)"},
-    {"{'ociVersion': '1.3.0', 'root': {'path': 'r'}}",
-     "ociVersion: unsupported version \"1.3.0\" (kiln supports 1.0.0 to 1.2.x)"},
+     "ociVersion: unsupported version \"2.0.0\" (kiln supports 1.0.0 to 1.3.x)"},
+    {"{'ociVersion': '1.4.0', 'root': {'path': 'r'}}",
+     "ociVersion: unsupported version \"1.4.0\" (kiln supports 1.0.0 to 1.3.x)"},
     {"{'ociVersion': '0.6.0', 'root': {'path': 'r'}}",
-     "ociVersion: unsupported version \"0.6.0\" (kiln supports 1.0.0 to 1.2.x)"},
+     "ociVersion: unsupported version \"0.6.0\" (kiln supports 1.0.0 to 1.3.x)"},
     {"{'ociVersion': '1.0', 'root': {'path': 'r'}}",
-     "ociVersion: unsupported version \"1.0\" (kiln supports 1.0.0 to 1.2.x)"},
+     "ociVersion: unsupported version \"1.0\" (kiln supports 1.0.0 to 1.3.x)"},
     /* root */
     {"{'ociVersion': '1.2.0'}", "root.path: missing"},
     {"{'ociVersion': '1.2.0', 'root': {'readonly': true}}", "root.path: missing"},
@@ -605,12 +605,72 @@ static int test_bad_configs(void)
 	return failed ? TAP_FAIL : TAP_PASS;
 }
 
+/* What runtime-tools' generator writes ("ociVersion": "1.3.0"), with the
+ * members runtime-spec 1.2 and 1.3 added that kiln does not act on
+ * (process.scheduler, ioPriority, execCPUAffinity, linux.netDevices,
+ * memoryPolicy, intelRdt.schemata): accepted and ignored, as runc does,
+ * by the host's parser and by the agent's. */
+static const char spec_1_3[] =
+    "{'ociVersion': '1.3.0',"
+    " 'process': {'user': {'uid': 0, 'gid': 0}, 'args': ['/runtimetest', '--path=/'],"
+    "  'env': ['PATH=/bin', 'TERM=xterm'], 'cwd': '/',"
+    "  'capabilities': {'bounding': ['CAP_KILL'], 'effective': ['CAP_KILL'],"
+    "   'permitted': ['CAP_KILL']},"
+    "  'rlimits': [{'type': 'RLIMIT_NOFILE', 'hard': 1024, 'soft': 1024}],"
+    "  'noNewPrivileges': true,"
+    "  'scheduler': {'policy': 'SCHED_OTHER', 'nice': 0},"
+    "  'ioPriority': {'class': 'IOPRIO_CLASS_BE', 'priority': 4},"
+    "  'execCPUAffinity': {'initial': '0', 'final': '0-1'}},"
+    " 'root': {'path': '.'}, 'hostname': 'mrsdalloway',"
+    " 'mounts': [{'destination': '/proc', 'type': 'proc', 'source': 'proc'}],"
+    " 'linux': {'namespaces': [{'type': 'pid'}, {'type': 'mount'}, {'type': 'uts'},"
+    "  {'type': 'user'}],"
+    "  'uidMappings': [{'containerID': 0, 'hostID': 100000, 'size': 65536}],"
+    "  'gidMappings': [{'containerID': 0, 'hostID': 100000, 'size': 65536}],"
+    "  'devices': [{'path': '/dev/test1', 'type': 'c', 'major': 1, 'minor': 3,"
+    "   'fileMode': 432, 'uid': 0, 'gid': 0}],"
+    "  'netDevices': {'eth1': {'name': 'ctr1'}},"
+    "  'memoryPolicy': {'mode': 'MPOL_INTERLEAVE', 'nodes': '0'},"
+    "  'intelRdt': {'closID': 'x', 'schemata': ['L3:0=f']},"
+    "  'timeOffsets': {'monotonic': {'secs': 1}}},"
+    " 'futureMember': {'x': 1}}";
+
+static int test_spec_1_3(void)
+{
+	cleanup_free char *text = dq(spec_1_3);
+	cleanup_oci_config struct oci_config *c = NULL;
+	cleanup_json kiln_json_t *doc = NULL;
+	struct agent_spec as;
+	kiln_error_t err = NULL;
+
+	if (oci_config_parse(text, strlen(text), &c, &err) < 0 ||
+	    oci_config_check_runnable(c, &err) < 0) {
+		tap_diag("%s", err->msg);
+		kiln_error_free(&err);
+		return TAP_FAIL;
+	}
+	TAP_CHECK_STR(c->oci_version, "1.3.0");
+	TAP_CHECK_STR(c->root.path, ".");
+	TAP_CHECK(c->linux_spec->n_uid_mappings == 1 && c->linux_spec->n_devices == 1);
+	TAP_CHECK(kiln_json_parse(text, strlen(text), &doc, &err) == 0);
+	if (agent_spec_parse(doc, &as, &err) < 0) {
+		tap_diag("agent: %s", err->msg);
+		kiln_error_free(&err);
+		return TAP_FAIL;
+	}
+	TAP_CHECK(as.userns && as.nuid_maps == 1 && as.ndevices == 1);
+	agent_spec_release(&as);
+	return TAP_PASS;
+}
+
 static int test_versions(void)
 {
-	static const char *const good[] = {"1.0.0", "1.0.2-dev", "1.1.0",      "1.1.0-rc.1",
-					   "1.2.0", "1.2.1",	 "1.2.10+dev", "1.0.0-rc5"};
-	static const char *const bad[] = {"",	   "1",	     "1.0",	 "1.3.0",  "2.0.0", "0.5.0",
-					  "1.0.x", "1.10.0", "1.2.0dev", "v1.0.0", "1.2."};
+	static const char *const good[] = {"1.0.0",	 "1.0.2-dev", "1.1.0",	   "1.1.0-rc.1",
+					   "1.2.0",	 "1.2.1",     "1.3.0",	   "1.3.1",
+					   "1.2.10+dev", "1.0.0-rc5", "1.3.0-rc.2"};
+	static const char *const bad[] = {"",	   "1",	     "1.0",    "1.4.0",	   "2.0.0",
+					  "0.5.0", "1.0.x",  "1.10.0", "1.2.0dev", "v1.0.0",
+					  "1.2.",  "1.30.0", "1.3.0x", "2.3.0"};
 
 	for (size_t i = 0; i < ARRAY_SIZE(good); i++)
 		if (!oci_version_supported(good[i])) {
@@ -977,12 +1037,14 @@ static int test_features(void)
 	TAP_CHECK(kiln_json_get_string(doc, "ociVersionMin", &s, &err) == 0);
 	TAP_CHECK_STR(s, "1.0.0");
 	TAP_CHECK(kiln_json_get_string(doc, "ociVersionMax", &s, &err) == 0);
-	TAP_CHECK_STR(s, "1.2.0");
+	TAP_CHECK_STR(s, "1.3.0");
 	hooks = join_array(doc, "hooks");
 	/* the two that would run inside the VM are not offered */
 	TAP_CHECK_STR(hooks, "prestart,createRuntime,poststart,poststop");
 	ns = join_array(doc, "linux.namespaces");
-	TAP_CHECK_STR(ns, "pid,network,mount,ipc,uts,cgroup");
+	TAP_CHECK_STR(ns, "pid,network,mount,ipc,uts,user,cgroup");
+	TAP_CHECK(kiln_json_get_bool(doc, "linux.mountExtensions.idmap.enabled", &b, &err) == 0 &&
+		  !b);
 	TAP_CHECK(array_has(doc, "mountOptions", "rbind"));
 	TAP_CHECK(array_has(doc, "mountOptions", "nosuid"));
 	TAP_CHECK(array_has(doc, "mountOptions", "rprivate"));
@@ -1114,7 +1176,7 @@ static int test_names(void)
 	TAP_CHECK(oci_namespace_clone_flag(OCI_NS_USER) == CLONE_NEWUSER);
 	TAP_CHECK_STR(oci_namespace_name(OCI_NS_CGROUP), "cgroup");
 	TAP_CHECK(oci_namespace_supported(OCI_NS_NETWORK));
-	TAP_CHECK(!oci_namespace_supported(OCI_NS_USER) && !oci_namespace_supported(OCI_NS_TIME));
+	TAP_CHECK(oci_namespace_supported(OCI_NS_USER) && !oci_namespace_supported(OCI_NS_TIME));
 
 	TAP_CHECK(oci_capability_from_name("CAP_CHOWN") == CAP_CHOWN);
 	TAP_CHECK(oci_capability_from_name("CAP_SYS_ADMIN") == CAP_SYS_ADMIN);
@@ -1150,7 +1212,8 @@ static int test_names(void)
 }
 
 TAP_MAIN(TAP_TEST(test_full_config), TAP_TEST(test_minimal_config), TAP_TEST(test_nulls_are_absent),
-	 TAP_TEST(test_bad_configs), TAP_TEST(test_versions), TAP_TEST(test_check_runnable),
-	 TAP_TEST(test_config_load), TAP_TEST(test_process_doc), TAP_TEST(test_state_round_trip),
-	 TAP_TEST(test_state_minimal_and_errors), TAP_TEST(test_rfc3339), TAP_TEST(test_features),
-	 TAP_TEST(test_default_spec), TAP_TEST(test_names))
+	 TAP_TEST(test_bad_configs), TAP_TEST(test_versions), TAP_TEST(test_spec_1_3),
+	 TAP_TEST(test_check_runnable), TAP_TEST(test_config_load), TAP_TEST(test_process_doc),
+	 TAP_TEST(test_state_round_trip), TAP_TEST(test_state_minimal_and_errors),
+	 TAP_TEST(test_rfc3339), TAP_TEST(test_features), TAP_TEST(test_default_spec),
+	 TAP_TEST(test_names))

@@ -293,6 +293,11 @@ static int test_namespace_paths(void)
 				  &err) == NULL);
 	TAP_CHECK(strstr(err->msg, "joining the mount namespace") != NULL);
 	kiln_error_free(&err);
+	TAP_CHECK(guest_spec_with("[{\"type\": \"user\", \"path\": \"/proc/self/ns/user\"}]", "",
+				  &err) == NULL);
+	TAP_CHECK_STR(err->msg, "linux.namespaces[0]: joining the user namespace "
+				"/proc/self/ns/user is not supported (a VM cannot share it)");
+	kiln_error_free(&err);
 	TAP_CHECK(guest_spec_with("[{\"type\": \"ipc\", \"path\": \"/proc/self/ns/uts\"}]", "",
 				  &err) == NULL);
 	TAP_CHECK_STR(err->msg,
@@ -306,6 +311,88 @@ static int test_namespace_paths(void)
 	return TAP_PASS;
 }
 
+/* root.path in the forms runtime-tools and people write it. */
+static int test_rootfs_path(void)
+{
+	cleanup_tmpdir char *b = test_tmpdir_make("rootpath");
+	cleanup_free char *rootfs = NULL, *link = NULL;
+	static const char *const rel[] = {"rootfs",   "rootfs/",      "./rootfs", "./rootfs/.",
+					  "rootfs//", "../%s/rootfs", "lnk",	  "lnk/"};
+
+	TAP_CHECK(b != NULL);
+	rootfs = xasprintf("%s/rootfs", b);
+	link = xasprintf("%s/lnk", b);
+	TAP_CHECK(mkdir(rootfs, 0755) == 0 && symlink("rootfs", link) == 0);
+	for (size_t i = 0; i < ARRAY_SIZE(rel); i++) {
+		cleanup_free char *r = xasprintf(rel[i], strrchr(b, '/') + 1);
+		cleanup_free char *got = kiln_rootfs_path(b, r);
+
+		if (!streq(got, rootfs)) {
+			tap_diag("root.path \"%s\": %s, want %s", r, got, rootfs);
+			rmdir(rootfs);
+			return TAP_FAIL;
+		}
+	}
+	{
+		cleanup_free char *abs = xasprintf("%s/./rootfs/", b);
+		cleanup_free char *got = kiln_rootfs_path("/elsewhere", abs);
+		cleanup_free char *dot = kiln_rootfs_path(b, ".");
+		cleanup_free char *dot_slash = kiln_rootfs_path(b, "./");
+		cleanup_free char *missing = kiln_rootfs_path(b, "nope/");
+
+		TAP_CHECK_STR(got, rootfs);
+		/* "." is the bundle itself (runtime-tools' generator writes it) */
+		TAP_CHECK_STR(dot, b);
+		TAP_CHECK_STR(dot_slash, b);
+		TAP_CHECK(strncmp(missing, b, strlen(b)) == 0 && strstr(missing, "/nope") != NULL);
+	}
+	rmdir(rootfs);
+	return TAP_PASS;
+}
+
+/* config.md#poststart, #poststop: a failing hook there is a warning and
+ * the next one runs; a failing prestart hook stops the others. */
+static int test_hooks_failing(void)
+{
+	cleanup_tmpdir char *d = test_tmpdir_make("hooks");
+	cleanup_free char *cfg = NULL, *path = NULL, *ran = NULL, *text = NULL;
+	cleanup_error kiln_error_t err = NULL;
+	struct kiln_container c = {0};
+	size_t len;
+
+	TAP_CHECK(d != NULL);
+	cfg = xasprintf(
+	    "{\"ociVersion\": \"1.3.0\", \"root\": {\"path\": \"r\"}, \"hooks\": {"
+	    "\"poststart\": [{\"path\": \"/bin/sh\", \"args\": [\"sh\", \"-c\", \"exit 3\"]},"
+	    " {\"path\": \"/bin/sh\", \"args\": [\"sh\", \"-c\", \"cat >%s/poststart\"]}],"
+	    "\"poststop\": [{\"path\": \"/nonexistent/hook\"},"
+	    " {\"path\": \"/bin/sh\", \"args\": [\"sh\", \"-c\", \"cat >%s/poststop\"]}],"
+	    "\"prestart\": [{\"path\": \"/bin/sh\", \"args\": [\"sh\", \"-c\", \"exit 4\"]},"
+	    " {\"path\": \"/bin/sh\", \"args\": [\"sh\", \"-c\", \"cat >%s/prestart\"]}]}}",
+	    d, d, d);
+	path = xasprintf("%s/config.json", d);
+	TAP_CHECK(kiln_write_file_atomic(path, cfg, strlen(cfg), 0600, &err) == 0);
+	c.id = "h1";
+	c.dir = d;
+	c.bundle = d;
+
+	TAP_CHECK(kiln_hooks_run(&c, OCI_HOOK_POSTSTART, &err) == 0 && err == NULL);
+	ran = xasprintf("%s/poststart", d);
+	TAP_CHECK(kiln_read_file(ran, 4096, &text, &len, &err) == 0);
+	TAP_CHECK(strstr(text, "\"id\":\"h1\"") != NULL || strstr(text, "\"id\": \"h1\"") != NULL);
+	free(ran);
+	ran = xasprintf("%s/poststop", d);
+	TAP_CHECK(kiln_hooks_run(&c, OCI_HOOK_POSTSTOP, &err) == 0 && err == NULL);
+	TAP_CHECK(access(ran, F_OK) == 0);
+	free(ran);
+	ran = xasprintf("%s/prestart", d);
+	TAP_CHECK(kiln_hooks_run(&c, OCI_HOOK_PRESTART, &err) < 0);
+	TAP_CHECK_STR(err->msg, "hooks.prestart[0] (/bin/sh): exited with status 4");
+	TAP_CHECK(access(ran, F_OK) < 0);
+	return TAP_PASS;
+}
+
 TAP_MAIN({"signal names and numbers", test_signals}, {"VM size", test_vm_size},
 	 {"cgroup directories", test_cgroup_dir}, {"kiln.conf and the kernel check", test_conf},
-	 {"namespaces given by path", test_namespace_paths})
+	 {"namespaces given by path", test_namespace_paths}, {"root.path forms", test_rootfs_path},
+	 {"failing poststart and poststop hooks warn, the rest run", test_hooks_failing})

@@ -40,8 +40,10 @@ load runtime_helpers
 @test "features reports the spec range and what the guest supports" {
 	run "$KILN" features
 	[ "$status" -eq 0 ]
-	[ "$(jq -r .ociVersionMax <<<"$output")" = 1.2.0 ]
+	[ "$(jq -r .ociVersionMax <<<"$output")" = 1.3.0 ]
 	[ "$(jq -r '.linux.namespaces | index("pid") != null' <<<"$output")" = true ]
+	[ "$(jq -r '.linux.namespaces | index("user") != null' <<<"$output")" = true ]
+	[ "$(jq -r '.linux.mountExtensions.idmap.enabled' <<<"$output")" = false ]
 }
 
 @test "bad bundles: one line naming the problem, status 1, nothing left" {
@@ -61,7 +63,12 @@ load runtime_helpers
 	bundle "$b" '["true"]' '{}' '{"ociVersion": "0.9.0"}'
 	run "${K[@]}" create --bundle "$b" c1
 	[ "$status" -eq 1 ]
-	[[ "$output" == *'ociVersion: unsupported version "0.9.0"'* ]]
+	[[ "$output" == *'ociVersion: unsupported version "0.9.0" (kiln supports 1.0.0 to 1.3.x)'* ]]
+	assert_clean
+	bundle "$b" '["true"]' '{}' '{"ociVersion": "2.0.0"}'
+	run "${K[@]}" create --bundle "$b" c1
+	[ "$status" -eq 1 ]
+	[[ "$output" == *'ociVersion: unsupported version "2.0.0"'* ]]
 	assert_clean
 
 	bundle "$b" '["true"]' '{"user": {"uid": "root"}}'
@@ -107,6 +114,11 @@ load runtime_helpers
 	run "${K[@]}" create --bundle "$b" c1
 	[ "$status" -eq 1 ]
 	[[ "$output" == *"linux.namespaces["?"]: joining the pid namespace /proc/1/ns/pid is not supported (a VM cannot share it)" ]]
+	bundle "$b" '["true"]'
+	ns_path "$b" user /proc/self/ns/user
+	run "${K[@]}" create --bundle "$b" c1
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"linux.namespaces["?"]: joining the user namespace /proc/self/ns/user is not supported (a VM cannot share it)" ]]
 	bundle "$b" '["true"]'
 	ns_path "$b" uts /proc/self/ns/ipc
 	run "${K[@]}" create --bundle "$b" c1
@@ -328,6 +340,79 @@ interrupted() {
 	"${K[@]}" delete c1
 	[ "$(jq -r .status "$h/poststop")" = stopped ]
 	[ ! -e /sys/fs/cgroup/kiln-test/c1 ]
+	assert_clean
+}
+
+# uid_map/gid_map as the kernel prints them, one blank between fields.
+MAPS='for f in /proc/self/uid_map /proc/self/gid_map; do sed "s/^ *//; s/  */ /g" $f; done'
+
+@test "run: no mount namespace, root.path \".\", linux.devices, podman keep-id user namespace" {
+	local b=$BATS_TEST_TMPDIR/b
+	# runtime-tools' shape: root.path "." (the bundle is the root
+	# filesystem) and no namespace but the user one; podman
+	# --userns=keep-id's mappings: the user's own ID 1000 is the guest's
+	# 1000, the rest of 0..65535 comes from 100000 up
+	cp -a "$BATS_FILE_TMPDIR/rootfs" "$b"
+	echo in-bundle-root >"$b/marker"
+	bundle "$b" "[\"sh\", \"-c\", $(jq -Rn --arg m "$MAPS" '$m + "; id -u; id -g; stat -c \"%F %t:%T %a %u:%g\" /dev/test1; stat -c \"%F %a %u:%g\" /dev/fifo1; cat /marker; touch /tmp/mine; stat -c %u:%g /tmp/mine; stat -c %u:%g /bin/busybox"')]" \
+		'{"user": {"uid": 1000, "gid": 1000}, "env": ["PATH=/bin"]}'
+	jq '.root.path = "." | del(.hostname) | .linux.namespaces = [{"type": "user"}]
+	    | .linux.uidMappings = [{"containerID": 0, "hostID": 100000, "size": 1000},
+	        {"containerID": 1000, "hostID": 1000, "size": 1},
+	        {"containerID": 1001, "hostID": 101001, "size": 64535}]
+	    | .linux.gidMappings = .linux.uidMappings
+	    | .linux.devices = [
+	        {"path": "/dev/test1", "type": "c", "major": 1, "minor": 3, "fileMode": 416, "uid": 0, "gid": 0},
+	        {"path": "/dev/fifo1", "type": "p", "fileMode": 432, "uid": 1000, "gid": 1000}]' \
+		"$b/config.json" >"$b/config.new"
+	mv "$b/config.new" "$b/config.json"
+	run timeout 300 "${K[@]}" run --bundle "$b" r1
+	echo "status $status: $output"
+	[ "$status" -eq 0 ]
+	# the device owned by container root (the guest's 100000), the image's
+	# files by an unmapped ID: nobody, as under runc (docs/runtime.md)
+	[ "$output" = "$(printf '%s\n' '0 100000 1000' '1000 1000 1' '1001 101001 64535' \
+		'0 100000 1000' '1000 1000 1' '1001 101001 64535' 1000 1000 \
+		'character special file 1:3 640 0:0' 'fifo 660 1000:1000' in-bundle-root \
+		1000:1000 65534:65534)" ]
+	assert_clean
+}
+
+@test "user namespace as Kubernetes makes it: create, exec; failing poststart/poststop hooks only warn" {
+	local b=$BATS_TEST_TMPDIR/b out=$BATS_TEST_TMPDIR/out h=$BATS_TEST_TMPDIR/hooks
+	mkdir -p "$h"
+	# a pod with hostUsers: false: 65536 IDs from a multiple of 65536
+	bundle "$b" "[\"sh\", \"-c\", $(jq -Rn --arg m "$MAPS" '$m + "; id -u; hostname; stat -c %u /bin/busybox; echo started; while :; do sleep 0.1; done"')]" \
+		'{"env": ["PATH=/bin"]}' "{\"hostname\": \"pod\", \"hooks\": {
+		  \"poststart\": [{\"path\": \"/bin/sh\", \"args\": [\"sh\", \"-c\", \"exit 3\"]},
+		                 {\"path\": \"/bin/sh\", \"args\": [\"sh\", \"-c\", \"cat >$h/poststart\"]}],
+		  \"poststop\": [{\"path\": \"$h/no-such-hook\"},
+		                {\"path\": \"/bin/sh\", \"args\": [\"sh\", \"-c\", \"cat >$h/poststop\"]}]}}"
+	jq '.linux.namespaces += [{"type": "user"}]
+	    | .linux.uidMappings = [{"containerID": 0, "hostID": 196608, "size": 65536}]
+	    | .linux.gidMappings = .linux.uidMappings' "$b/config.json" >"$b/config.new"
+	mv "$b/config.new" "$b/config.json"
+	timeout 300 "${K[@]}" create --bundle "$b" u1 >"$out" 2>&1
+	run "${K[@]}" start u1
+	echo "start: $status: $output"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"warning: hooks.poststart[0] (/bin/sh): exited with status 3"* ]]
+	[ "$(jq -r .status "$h/poststart")" = running ]
+	[ "$(status_of u1)" = running ]
+	wait_until 120 grep -q started "$out"
+	cat "$out"
+	[ "$(cat "$out")" = "$(printf '%s\n' '0 196608 65536' '0 196608 65536' 0 pod 65534 started)" ]
+	# exec joins the container's user namespace too
+	run timeout 120 "${K[@]}" exec u1 sh -c "$MAPS; id -u"
+	[ "$status" -eq 0 ]
+	[ "$output" = "$(printf '%s\n' '0 196608 65536' '0 196608 65536' 0)" ]
+	timeout 60 "${K[@]}" kill u1 KILL
+	wait_until 60 status_is u1 stopped
+	run "${K[@]}" delete u1
+	echo "delete: $status: $output"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"warning: hooks.poststop[0] ($h/no-such-hook): exited with status 127"* ]]
+	[ "$(jq -r .status "$h/poststop")" = stopped ]
 	assert_clean
 }
 
