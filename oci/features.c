@@ -223,7 +223,7 @@ int oci_spec_default_json(char **out, size_t *len, kiln_error_t *err)
 	cleanup_json_gen kiln_json_gen_t *g = kiln_json_gen_new(true);
 
 	kiln_json_gen_map_open(g);
-	gen_string_member(g, "ociVersion", "1.2.0");
+	gen_string_member(g, "ociVersion", OCI_SPEC_VERSION);
 
 	kiln_json_gen_key(g, "process");
 	kiln_json_gen_map_open(g);

@@ -253,7 +253,7 @@ int kiln_container_state_json(const struct kiln_container *c, char **out, kiln_e
 	cleanup_oci_config struct oci_config *cfg = NULL;
 	enum kiln_status status = kiln_container_status(c);
 	struct oci_state s = {
-	    .oci_version = "1.2.0",
+	    .oci_version = OCI_SPEC_VERSION,
 	    .id = c->id,
 	    .status = (char *)kiln_status_name(status),
 	    .pid = status == KILN_STOPPED ? 0 : c->pid,

@@ -13,6 +13,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "common/version.h"
+#include "oci/features.h"
 #include "runtime/runtime.h"
 
 static const struct verb {
@@ -108,7 +109,7 @@ int main(int argc, char **argv)
 		case 'C':
 			break;
 		case 'v':
-			printf("kiln version %s\nspec: 1.2.0\n", KILN_VERSION);
+			printf("kiln version %s\nspec: %s\n", KILN_VERSION, OCI_SPEC_VERSION);
 			return 0;
 		case 'h':
 			usage(stdout);

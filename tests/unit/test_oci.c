@@ -1097,7 +1097,7 @@ static int test_default_spec(void)
 	/* runc's layout: tab-indented. */
 	TAP_CHECK(
 	    strncmp(json,
-		    "{\n\t\"ociVersion\": \"1.2.0\",\n\t\"process\": {\n\t\t\"terminal\": true,",
+		    "{\n\t\"ociVersion\": \"1.3.0\",\n\t\"process\": {\n\t\t\"terminal\": true,",
 		    59) == 0);
 	if (oci_config_parse(json, len, &c, &err) < 0) {
 		tap_diag("%s", err->msg);
@@ -1105,7 +1105,7 @@ static int test_default_spec(void)
 		return TAP_FAIL;
 	}
 	TAP_CHECK(oci_config_check_runnable(c, &err) == 0);
-	TAP_CHECK_STR(c->oci_version, "1.2.0");
+	TAP_CHECK_STR(c->oci_version, OCI_SPEC_VERSION);
 	TAP_CHECK_STR(c->root.path, "rootfs");
 	TAP_CHECK(c->root.readonly);
 	TAP_CHECK_STR(c->hostname, "kiln");

@@ -28,7 +28,7 @@ load runtime_helpers
 	cd "$BATS_TEST_TMPDIR"
 	run "$KILN" spec
 	[ "$status" -eq 0 ]
-	[ "$(jq -r .ociVersion config.json)" = 1.2.0 ]
+	[ "$(jq -r .ociVersion config.json)" = 1.3.0 ]
 	[ "$(jq -r '.process.args[0]' config.json)" = sh ]
 	run "$KILN" spec
 	[ "$status" -eq 1 ]
