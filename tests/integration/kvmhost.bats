@@ -63,3 +63,33 @@ teardown() {
 	[ "$status" -ne 0 ]
 	[[ "$output" == *"unknown option '--frobnicate'"* ]]
 }
+
+@test "kvmhost: a frozen emulated host is detected, reported and killed" {
+	# SIGSTOP of QEMU is what the freezes seen look like from outside:
+	# QEMU asleep at 0% CPU, its console silent. CMD says when it runs.
+	mkfifo "$BATS_TEST_TMPDIR/out"
+	KVMHOST_FREEZE_SECS=10 timeout 300 "$KVMHOST" --emulate -- sh -c 'echo running; exec sleep 1000' \
+		>"$BATS_TEST_TMPDIR/out" 2>"$BATS_TEST_TMPDIR/err" &
+	local pid=$! line qemu rc=0
+	exec 4<"$BATS_TEST_TMPDIR/out"
+	read -r line <&4
+	[ "$line" = running ]
+	read -r qemu <"$(echo "$TMPDIR"/kvmhost.*/qemu.pid)"
+	kill -STOP "$qemu"
+	wait "$pid" || rc=$?
+	exec 4<&-
+	cat "$BATS_TEST_TMPDIR/err"
+	[ "$rc" -eq 121 ]
+	grep -E "^kvmhost: the emulated host froze: no heartbeat for [0-9]+s while running 'sh -c echo running; exec sleep 1000'; QEMU used 0.00 s of CPU time in the last [0-9]+s \(0%, asleep\); killing it$" \
+		"$BATS_TEST_TMPDIR/err"
+	grep -q "^  thread qemu-system-x86: state T" "$BATS_TEST_TMPDIR/err"
+	grep -qx "kvmhost: an NMI from QEMU's monitor did not wake the host" "$BATS_TEST_TMPDIR/err"
+	grep -q "^kvmhost: last lines of the emulated host's console:" "$BATS_TEST_TMPDIR/err"
+	! kill -0 "$qemu" 2>/dev/null
+}
+
+@test "kvmhost: --freeze shorter than three heartbeats is refused" {
+	run "$KVMHOST" --emulate --freeze 5 -- true
+	[ "$status" -eq 2 ]
+	[ "$output" = "kvmhost: --freeze 5 is too short (at least 6 seconds)" ]
+}
