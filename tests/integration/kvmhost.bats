@@ -93,3 +93,48 @@ teardown() {
 	[ "$status" -eq 2 ]
 	[ "$output" = "kvmhost: --freeze 5 is too short (at least 6 seconds)" ]
 }
+
+# tests/run --kvm in a scratch tree whose tests/kvmhost/run freezes on its
+# first $FREEZES calls (exit 121, as the real one does) and then runs the
+# command, and whose one KVM suite has one passing test.
+kvm_stage_with_freezes() {
+	local tree=$BATS_TEST_TMPDIR/tree
+	mkdir -p "$tree/tests/kvmhost" "$tree/tests/integration/kvm"
+	cp "$TOP/tests/run" "$tree/tests/run"
+	cat >"$tree/tests/kvmhost/run" <<-'FAKE'
+		#!/bin/bash
+		while [ "$1" != -- ]; do shift; done
+		shift
+		n=$(cat "$BATS_TEST_TMPDIR/calls" 2>/dev/null || echo 0)
+		echo $((n + 1)) >"$BATS_TEST_TMPDIR/calls"
+		if [ "$n" -lt "$FREEZES" ]; then
+			echo "kvmhost: the emulated host froze: (simulated)" >&2
+			exit 121
+		fi
+		exec "$@"
+	FAKE
+	chmod +x "$tree/tests/kvmhost/run"
+	printf '%s\n' '@test "passes" { true; }' >"$tree/tests/integration/kvm/one.bats"
+	BUILD=$BATS_TEST_TMPDIR/build run "$tree/tests/run" --kvm
+}
+
+@test "tests/run: a frozen emulated host is counted and its file runs once more" {
+	FREEZES=1 kvm_stage_with_freezes
+	[ "$status" -eq 0 ]
+	[ "$(grep -c '^# FROZEN:' <<<"$output")" -eq 1 ]
+	grep -q '^# RETRY: the emulated KVM host froze (no heartbeat); running tests/integration/kvm/one.bats once more$' <<<"$output"
+	[ "${lines[-2]}" = "# emulated-host freezes: 1" ]
+	[ "${lines[-1]}" = "1 passed, 0 failed, 0 skipped" ]
+	[ "$(cat "$BATS_TEST_TMPDIR/build/test-summary")" = "1 passed, 0 failed, 0 skipped" ]
+	[ "$(cat "$BATS_TEST_TMPDIR/calls")" -eq 2 ]
+}
+
+@test "tests/run: a host that freezes twice fails its file, and both count" {
+	FREEZES=2 kvm_stage_with_freezes
+	[ "$status" -eq 1 ]
+	[ "$(grep -c '^# FROZEN:' <<<"$output")" -eq 2 ]
+	[ "${lines[-2]}" = "# emulated-host freezes: 2" ]
+	[ "${lines[-1]}" = "0 passed, 1 failed, 0 skipped" ]
+	[ "$(cat "$BATS_TEST_TMPDIR/build/test-summary")" = "0 passed, 1 failed, 0 skipped" ]
+	[ "$(cat "$BATS_TEST_TMPDIR/calls")" -eq 2 ]
+}
