@@ -88,6 +88,21 @@ teardown() {
 	! kill -0 "$qemu" 2>/dev/null
 }
 
+@test "kvmhost: SIGTERM ends the emulated host and leaves nothing behind" {
+	# teardown checks that no QEMU and no files are left
+	mkfifo "$BATS_TEST_TMPDIR/out"
+	timeout 300 "$KVMHOST" --emulate -- sh -c 'echo running; exec sleep 1000' \
+		>"$BATS_TEST_TMPDIR/out" 2>"$BATS_TEST_TMPDIR/err" &
+	local pid=$! line rc=0
+	exec 4<"$BATS_TEST_TMPDIR/out"
+	read -r line <&4
+	[ "$line" = running ]
+	kill -TERM "$pid"
+	wait "$pid" || rc=$?
+	exec 4<&-
+	[ "$rc" -eq 143 ]
+}
+
 @test "kvmhost: --freeze shorter than three heartbeats is refused" {
 	run "$KVMHOST" --emulate --freeze 5 -- true
 	[ "$status" -eq 2 ]
