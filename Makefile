@@ -128,6 +128,7 @@ help:
 	@echo "make check-unit unit tests only"
 	@echo "make fuzz       build the libFuzzer targets (tests/run --fuzz runs them)"
 	@echo "make guest      the guest image (kiln-agent + modules) in $(BUILD)/guest"
+	@echo "make kernel     kiln's own guest kernel (PVH vmlinux) in $(BUILD)/guest/kiln-kernel"
 	@echo "make demo       make deps, then run a busybox container in a microVM with kiln run"
 	@echo "make demo-vm    boot a microVM with kiln-vmm and show its console"
 	@echo "make format     clang-format every C file"

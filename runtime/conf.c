@@ -3,6 +3,7 @@
  * (build/guest/kernel: version, then path); its modules load into no other
  * kernel, so a mismatch is refused here, before any VM boots. */
 #include <ctype.h>
+#include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
@@ -129,28 +130,101 @@ static int parse_conf(const char *path, struct kiln_conf *c, kiln_error_t *err)
 	return 0;
 }
 
+/* The version in a bzImage's setup header: the string at the offset its
+ * kernel_version field gives, plus 0x200 (x86 boot protocol); NULL if none. */
+static char *bzimage_version(int fd, const unsigned char *hdr)
+{
+	char ver[256];
+	size_t n = 0;
+	unsigned off = (unsigned)hdr[0x20e] | (unsigned)hdr[0x20f] << 8;
+
+	if (off == 0 || pread(fd, ver, sizeof(ver) - 1, off + 0x200) <= 0)
+		return NULL;
+	ver[sizeof(ver) - 1] = '\0';
+	while (n < sizeof(ver) - 1 && ver[n] && !isspace((unsigned char)ver[n]))
+		n++;
+	return xstrndup(ver, n);
+}
+
+#define ELF_BANNER	"Linux version "
+#define ELF_RODATA_MAX	(64U << 20)
+#define ELF_SECTION_MAX 4096U
+
+/* The version in an ELF vmlinux (booted through its PVH entry): the
+ * kernel's linux_banner, "Linux version <release> (...)", in .rodata. Only
+ * that section is read, found through the section headers, which both a
+ * built vmlinux and one extracted from a bzImage keep. NULL, and *why,
+ * if there is none. */
+static char *elf_version(int fd, const char **why)
+{
+	Elf64_Ehdr eh;
+	Elf64_Shdr strsh, sh;
+	cleanup_free char *names = NULL;
+	cleanup_free char *data = NULL;
+	const char *b, *end;
+
+	*why = "not an x86_64 ELF vmlinux";
+	if (pread(fd, &eh, sizeof(eh), 0) != (ssize_t)sizeof(eh) ||
+	    eh.e_ident[EI_CLASS] != ELFCLASS64 || eh.e_machine != EM_X86_64)
+		return NULL;
+	*why = "no ELF section names";
+	if (eh.e_shentsize != sizeof(Elf64_Shdr) || eh.e_shnum == 0 ||
+	    eh.e_shnum > ELF_SECTION_MAX || eh.e_shstrndx >= eh.e_shnum ||
+	    pread(fd, &strsh, sizeof(strsh), (off_t)(eh.e_shoff + eh.e_shstrndx * sizeof(sh))) !=
+		(ssize_t)sizeof(strsh) ||
+	    strsh.sh_size == 0 || strsh.sh_size > (1U << 20))
+		return NULL;
+	names = xmalloc(strsh.sh_size + 1);
+	if (pread(fd, names, strsh.sh_size, (off_t)strsh.sh_offset) != (ssize_t)strsh.sh_size)
+		return NULL;
+	names[strsh.sh_size] = '\0';
+	*why = "no \"Linux version\" string in .rodata";
+	for (unsigned i = 0; i < eh.e_shnum; i++) {
+		if (pread(fd, &sh, sizeof(sh), (off_t)(eh.e_shoff + i * sizeof(sh))) !=
+		    (ssize_t)sizeof(sh))
+			return NULL;
+		if (sh.sh_type != SHT_PROGBITS || sh.sh_name >= strsh.sh_size ||
+		    !streq(names + sh.sh_name, ".rodata"))
+			continue;
+		if (sh.sh_size == 0 || sh.sh_size > ELF_RODATA_MAX)
+			return NULL;
+		data = xmalloc(sh.sh_size);
+		if (pread(fd, data, sh.sh_size, (off_t)sh.sh_offset) != (ssize_t)sh.sh_size)
+			return NULL;
+		b = memmem(data, sh.sh_size, ELF_BANNER, strlen(ELF_BANNER));
+		if (b == NULL)
+			return NULL;
+		b += strlen(ELF_BANNER);
+		end = b;
+		while (end < data + sh.sh_size && *end && !isspace((unsigned char)*end))
+			end++;
+		return end == b ? NULL : xstrndup(b, (size_t)(end - b));
+	}
+	return NULL;
+}
+
 int kiln_kernel_version(const char *path, char **out, kiln_error_t *err)
 {
 	cleanup_close int fd = open(path, O_RDONLY | O_CLOEXEC);
 	unsigned char hdr[0x210];
-	char ver[256];
-	size_t n = 0;
-	unsigned off;
+	const char *why = "neither a bzImage nor an ELF vmlinux";
 
-	if (fd < 0)
-		return kiln_error_make(err, errno, "kernel %s", path);
-	if (pread(fd, hdr, sizeof(hdr), 0) != (ssize_t)sizeof(hdr) ||
-	    memcmp(hdr + 0x202, "HdrS", 4) != 0)
-		return kiln_error_make(err, 0, "kernel %s: not a bzImage", path);
-	/* setup header kernel_version: offset of the string minus 0x200 */
-	off = (unsigned)hdr[0x20e] | (unsigned)hdr[0x20f] << 8;
-	if (off == 0 || pread(fd, ver, sizeof(ver) - 1, off + 0x200) <= 0)
-		return kiln_error_make(err, 0, "kernel %s: no version string", path);
-	ver[sizeof(ver) - 1] = '\0';
-	while (n < sizeof(ver) - 1 && ver[n] && !isspace((unsigned char)ver[n]))
-		n++;
-	*out = xstrndup(ver, n);
-	return 0;
+	*out = NULL;
+	if (fd < 0) {
+		kiln_error_make(err, errno, "kernel %s", path);
+		return -1;
+	}
+	if (pread(fd, hdr, sizeof(hdr), 0) == (ssize_t)sizeof(hdr) &&
+	    memcmp(hdr + 0x202, "HdrS", 4) == 0) {
+		*out = bzimage_version(fd, hdr);
+		why = "no version string";
+	} else if (pread(fd, hdr, SELFMAG, 0) == SELFMAG && memcmp(hdr, ELFMAG, SELFMAG) == 0) {
+		*out = elf_version(fd, &why);
+	}
+	if (*out != NULL)
+		return 0;
+	kiln_error_make(err, 0, "kernel %s: %s", path, why);
+	return -1; /* spelled out: callers read *out after a 0 */
 }
 
 /* The image's record: "<version>\n<kernel path>\n" next to it. */

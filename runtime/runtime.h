@@ -58,8 +58,9 @@ void kiln_conf_release(struct kiln_conf *c);
 int kiln_vm_json(const struct kiln_conf *conf, unsigned vcpus, unsigned mib, const char *drive,
 		 bool readonly, const char *vsock_uds, char **out, size_t *len, kiln_error_t *err);
 
-/* The version a bzImage announces in its setup header ("6.1.0-56-amd64"),
- * allocated. */
+/* The version a kernel announces, allocated: a bzImage's in its setup
+ * header ("6.1.0-56-amd64"), an ELF vmlinux's in its linux_banner
+ * ("6.1.192-kiln"). */
 int kiln_kernel_version(const char *path, char **out, kiln_error_t *err);
 
 /* ---- Container state (<root>/<id>/state.json). */

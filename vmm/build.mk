@@ -20,6 +20,13 @@ $(TEST_GUEST_INITRD): tests/guest/init packaging/mkinitramfs $(BUILD)/tests/gues
 	packaging/mkinitramfs -k "$$(packaging/find-kernel)" -i $< -o $@ -m virtio_mmio -m virtio_blk \
 		-m vmw_vsock_virtio_transport -f $(BUILD)/tests/guest/vsock_test:bin/vsock_test
 
+# The same guest without modules, for kiln's own kernel (everything built
+# in): made by `make kernel`, booted when KILN_TEST_KERNEL=kiln
+# (tests/integration/helpers.bash, docs/guest-kernel.md).
+TEST_GUEST_INITRD_NOMOD := $(BUILD)/tests/guest/initramfs-nomod.cpio.gz
+$(TEST_GUEST_INITRD_NOMOD): tests/guest/init packaging/mkinitramfs $(BUILD)/tests/guest/vsock_test
+	packaging/mkinitramfs -i $< -o $@ -f $(BUILD)/tests/guest/vsock_test:bin/vsock_test
+
 # The guest half of the vsock tests: static, the initramfs has no libc.
 $(BUILD)/tests/guest/vsock_test: tests/guest/vsock_test.c
 	@mkdir -p $(@D)

@@ -15,8 +15,16 @@ kvmhost_running() {
 KILN_VMM=$BUILD/bin/kiln-vmm
 GUEST_INITRD=$BUILD/tests/guest/initramfs.cpio.gz
 GUEST_KERNEL=/boot/vmlinuz-$("$TOP/packaging/find-kernel")
+AGENT_INITRD=$BUILD/guest/initramfs.cpio.gz
+# KILN_TEST_KERNEL=kiln: boot kiln's own kernel (`make kernel`) and the
+# images without modules made for it instead (docs/guest-kernel.md).
+if [ "${KILN_TEST_KERNEL:-}" = kiln ]; then
+	GUEST_KERNEL=$BUILD/guest/kiln-kernel/vmlinux
+	GUEST_INITRD=$BUILD/tests/guest/initramfs-nomod.cpio.gz
+	AGENT_INITRD=$BUILD/guest/kiln-kernel/initramfs.cpio.gz
+fi
 GUEST_CMDLINE="console=ttyS0 reboot=k panic=1 pci=off i8042.noaux i8042.nomux i8042.dumbkbd quiet"
-export KILN_VMM GUEST_INITRD GUEST_KERNEL GUEST_CMDLINE
+export KILN_VMM GUEST_INITRD GUEST_KERNEL AGENT_INITRD GUEST_CMDLINE
 
 # api METHOD PATH [JSON]: one request to the kiln-vmm API at $SOCK; sets
 # $status (curl's), $code (HTTP status) and $body.

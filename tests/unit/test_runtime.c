@@ -1,6 +1,7 @@
 /* kiln's host-side decisions that need no VM: signal names, VM sizing,
  * cgroup paths, kiln.conf, the guest image's kernel check and the guest's
  * namespaces when the spec names them by path. */
+#include <elf.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -161,6 +162,37 @@ static int load_conf(const char *dir, const char *conf_text, const char *record,
 	return kiln_conf_load(c, err);
 }
 
+/* An x86_64 ELF with a section table of three: none, .shstrtab and
+ * RODATA_NAME holding LEN bytes of RODATA (what kiln_kernel_version reads of a vmlinux). */
+static void fake_elf(const char *dir, const char *name, const char *rodata_name, const char *rodata,
+		     size_t len)
+{
+	char img[1024] = {0};
+	Elf64_Ehdr *eh = (Elf64_Ehdr *)img;
+	Elf64_Shdr *sh = (Elf64_Shdr *)(img + 64);
+	char *strtab = img + 64 + 3 * sizeof(Elf64_Shdr);
+	size_t name_off = 1, data_off;
+
+	memcpy(eh->e_ident, ELFMAG, SELFMAG);
+	eh->e_ident[EI_CLASS] = ELFCLASS64;
+	eh->e_machine = EM_X86_64;
+	eh->e_shoff = 64;
+	eh->e_shentsize = sizeof(Elf64_Shdr);
+	eh->e_shnum = 3;
+	eh->e_shstrndx = 1;
+	memcpy(strtab + 1, ".shstrtab", sizeof(".shstrtab"));
+	memcpy(strtab + 11, rodata_name, strlen(rodata_name) + 1);
+	sh[1] = (Elf64_Shdr){.sh_name = name_off,
+			     .sh_type = SHT_STRTAB,
+			     .sh_offset = (Elf64_Off)(strtab - img),
+			     .sh_size = 12 + strlen(rodata_name)};
+	data_off = (size_t)(strtab - img) + 64;
+	memcpy(img + data_off, rodata, len);
+	sh[2] = (Elf64_Shdr){
+	    .sh_name = 11, .sh_type = SHT_PROGBITS, .sh_offset = data_off, .sh_size = len};
+	write_file(dir, name, img, sizeof(img));
+}
+
 static int test_conf(void)
 {
 	cleanup_tmpdir char *dir = test_tmpdir_make("runtime");
@@ -218,8 +250,39 @@ static int test_conf(void)
 		kiln_conf_release(&c);
 	}
 	{
+		/* A vmlinux: the release from linux_banner in .rodata. */
+		cleanup_free char *elf = xasprintf("%s/vmlinux", dir);
+		cleanup_free char *version = NULL;
+
+		static const char rodata[] =
+		    "\x01\x02other data\0Linux version 6.1.192-kiln (kiln@kiln) #1 SMP\n";
+
+		fake_elf(dir, "vmlinux", ".rodata", rodata, sizeof(rodata));
+		TAP_CHECK(kiln_kernel_version(elf, &version, &err) == 0);
+		TAP_CHECK_STR(version, "6.1.192-kiln");
+	}
+	{
+		/* An ELF whose banner is in no .rodata is not taken for a kernel. */
+		cleanup_free char *elf = xasprintf("%s/notkernel", dir);
+		cleanup_free char *want =
+		    xasprintf("kernel %s: no \"Linux version\" string in .rodata", elf);
+		cleanup_free char *version = NULL;
+
+		static const char banner[] = "Linux version 6.1.192-kiln (kiln@kiln)";
+
+		fake_elf(dir, "notkernel", ".data", banner, sizeof(banner));
+		TAP_CHECK(kiln_kernel_version(elf, &version, &err) < 0);
+		TAP_CHECK_STR(err->msg, want);
+		kiln_error_free(&err);
+		fake_elf(dir, "notkernel", ".rodata", banner, strlen("Linux version "));
+		TAP_CHECK(kiln_kernel_version(elf, &version, &err) < 0);
+		TAP_CHECK_STR(err->msg, want);
+		kiln_error_free(&err);
+	}
+	{
 		cleanup_free char *junk = xasprintf("%s/junk", dir);
-		cleanup_free char *want = xasprintf("kernel %s: not a bzImage", junk);
+		cleanup_free char *want =
+		    xasprintf("kernel %s: neither a bzImage nor an ELF vmlinux", junk);
 		cleanup_free char *version = NULL;
 
 		write_file(dir, "junk", "not a kernel, just some bytes that are too few", 46);

@@ -10,7 +10,6 @@
 load ../helpers
 
 BOOT_TIMEOUT=240
-AGENT_INITRD=$BUILD/guest/initramfs.cpio.gz
 AGENTCTL=$BUILD/tests/helpers/agentctl
 
 setup_file() {
