@@ -109,14 +109,17 @@ lint:
 		--inline-suppr --suppress=missingIncludeSystem -I. $(LINT_SRCS) && \
 	clang-tidy --quiet $(LINT_SRCS) -- $(KILN_CPPFLAGS) $(CPPFLAGS) $(KILN_CFLAGS)
 
-# The guest image goes where kiln looks next to its binary:
-# PREFIX/share/kiln (see docs/runtime.md).
-install: $(BINS) $(GUEST_IMAGE)
+# The guest goes where kiln looks next to its binary: PREFIX/share/kiln
+# (see docs/runtime.md). The image's record names the kernel by the path it
+# is installed at.
+install: $(BINS) $(KILN_KERNEL) $(GUEST_IMAGE)
 	@for b in $(BINS); do \
 		install -D -m 0755 $$b $(DESTDIR)$(PREFIX)/bin/$$(basename $$b) || exit 1; \
 	done
 	install -D -m 0644 $(GUEST_IMAGE) $(DESTDIR)$(PREFIX)/share/kiln/initramfs.cpio.gz
-	install -D -m 0644 $(BUILD)/guest/kernel $(DESTDIR)$(PREFIX)/share/kiln/kernel
+	install -D -m 0644 $(KILN_KERNEL) $(DESTDIR)$(PREFIX)/share/kiln/vmlinux
+	printf '%s\n%s\n' "$$(head -n 1 $(BUILD)/guest/kernel)" "$(PREFIX)/share/kiln/vmlinux" \
+		>$(DESTDIR)$(PREFIX)/share/kiln/kernel
 
 clean:
 	rm -rf $(BUILD)
@@ -127,8 +130,8 @@ help:
 	@echo "make check      make deps, then unit tests, fuzzers and bats suites (KVM ones in tests/kvmhost/run)"
 	@echo "make check-unit unit tests only"
 	@echo "make fuzz       build the libFuzzer targets (tests/run --fuzz runs them)"
-	@echo "make guest      the guest image (kiln-agent + modules) in $(BUILD)/guest"
-	@echo "make kernel     kiln's own guest kernel (PVH vmlinux) in $(BUILD)/guest/kiln-kernel"
+	@echo "make guest      kiln's guest kernel (PVH vmlinux, cached) and image (kiln-agent) in $(BUILD)/guest"
+	@echo "make guest-debian  an image for Debian's installed kernel, in $(BUILD)/guest/debian"
 	@echo "make demo       make deps, then run a busybox container in a microVM with kiln run"
 	@echo "make demo-vm    boot a microVM with kiln-vmm and show its console"
 	@echo "make format     clang-format every C file"

@@ -1,31 +1,33 @@
-# packaging/: the guest image every kiln microVM boots (`make guest`): the
-# static kiln-agent as /init plus the modules of the kernel it belongs to.
-# KERNEL_VERSION=... picks another installed kernel than the newest.
-GUEST_IMAGE := $(BUILD)/guest/initramfs.cpio.gz
-IMAGES += $(GUEST_IMAGE)
-
-$(GUEST_IMAGE): $(BUILD)/bin/kiln-agent packaging/guest/build packaging/mkinitramfs
-	packaging/guest/build -a $< -o $(@D) $(if $(KERNEL_VERSION),-k $(KERNEL_VERSION))
-
-guest: $(GUEST_IMAGE)
-.PHONY: guest
-
-# kiln's own guest kernel (`make kernel`; not yet part of `make all`): Debian's
-# linux-source-6.1 configured with packaging/guest/kernel/kiln.config, built
-# outside the checkout and cached under $$KILN_CACHE_DIR (default
-# /var/cache/kiln) by source version and configuration, so a machine builds
-# it once; beside it the guest image for it, which holds no modules (its
-# record, kernel, names the vmlinux). See docs/guest-kernel.md.
+# packaging/: the guest every kiln microVM boots (`make guest`).
+#
+# kiln's own kernel, the default: Debian's linux-source-6.1 configured with
+# packaging/guest/kernel/kiln.config, built outside the checkout and cached
+# under $$KILN_CACHE_DIR (default /var/cache/kiln) by source version and
+# configuration, so a machine builds it once (docs/guest-kernel.md). Beside
+# it the guest image for it: the static kiln-agent as /init, no modules; its
+# record, build/guest/kernel, names the vmlinux.
 KILN_KERNEL_SOURCE ?= /usr/src/linux-source-6.1.tar.xz
-KILN_KERNEL := $(BUILD)/guest/kiln-kernel/vmlinux
-KILN_KERNEL_IMAGE := $(BUILD)/guest/kiln-kernel/initramfs.cpio.gz
+KILN_KERNEL := $(BUILD)/guest/vmlinux
+GUEST_IMAGE := $(BUILD)/guest/initramfs.cpio.gz
+IMAGES += $(KILN_KERNEL) $(GUEST_IMAGE)
 
 $(KILN_KERNEL): packaging/guest/kernel/build packaging/guest/kernel/kiln.config \
 		$(wildcard $(KILN_KERNEL_SOURCE))
 	KILN_KERNEL_SOURCE=$(KILN_KERNEL_SOURCE) packaging/guest/kernel/build -o $(@D)
 
-$(KILN_KERNEL_IMAGE): $(BUILD)/bin/kiln-agent $(KILN_KERNEL) packaging/guest/build packaging/mkinitramfs
+$(GUEST_IMAGE): $(BUILD)/bin/kiln-agent $(KILN_KERNEL) packaging/guest/build packaging/mkinitramfs
 	packaging/guest/build -a $< -o $(@D) -K $(KILN_KERNEL)
 
-kernel: $(KILN_KERNEL) $(KILN_KERNEL_IMAGE) $(BUILD)/tests/guest/initramfs-nomod.cpio.gz
-.PHONY: kernel
+# Debian's stock kernel, still supported (kiln.conf: initramfs = this image):
+# the same agent plus the modules of the installed kernel it belongs to.
+# KERNEL_VERSION=... picks another installed kernel than the newest.
+DEBIAN_GUEST_IMAGE := $(BUILD)/guest/debian/initramfs.cpio.gz
+IMAGES += $(DEBIAN_GUEST_IMAGE)
+
+$(DEBIAN_GUEST_IMAGE): $(BUILD)/bin/kiln-agent packaging/guest/build packaging/mkinitramfs
+	packaging/guest/build -a $< -o $(@D) $(if $(KERNEL_VERSION),-k $(KERNEL_VERSION))
+
+guest: $(KILN_KERNEL) $(GUEST_IMAGE)
+guest-debian: $(DEBIAN_GUEST_IMAGE)
+kernel: $(KILN_KERNEL)
+.PHONY: guest guest-debian kernel

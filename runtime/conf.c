@@ -1,7 +1,7 @@
 /* Where the VMM, the guest kernel and the guest image are, and VM defaults
  * (runtime/runtime.h). The guest image records the kernel it was built for
- * (build/guest/kernel: version, then path); its modules load into no other
- * kernel, so a mismatch is refused here, before any VM boots. */
+ * (build/guest/kernel: version, then path); an image with modules works with
+ * no other kernel, so a mismatch is refused here, before any VM boots. */
 #include <ctype.h>
 #include <elf.h>
 #include <errno.h>
@@ -203,7 +203,7 @@ static char *elf_version(int fd, const char **why)
 	return NULL;
 }
 
-int kiln_kernel_version(const char *path, char **out, kiln_error_t *err)
+int kiln_kernel_version(const char *path, char **out, bool *elf, kiln_error_t *err)
 {
 	cleanup_close int fd = open(path, O_RDONLY | O_CLOEXEC);
 	unsigned char hdr[0x210];
@@ -214,12 +214,16 @@ int kiln_kernel_version(const char *path, char **out, kiln_error_t *err)
 		kiln_error_make(err, errno, "kernel %s", path);
 		return -1;
 	}
+	if (elf)
+		*elf = false;
 	if (pread(fd, hdr, sizeof(hdr), 0) == (ssize_t)sizeof(hdr) &&
 	    memcmp(hdr + 0x202, "HdrS", 4) == 0) {
 		*out = bzimage_version(fd, hdr);
 		why = "no version string";
 	} else if (pread(fd, hdr, SELFMAG, 0) == SELFMAG && memcmp(hdr, ELFMAG, SELFMAG) == 0) {
 		*out = elf_version(fd, &why);
+		if (elf)
+			*elf = true;
 	}
 	if (*out != NULL)
 		return 0;
@@ -261,8 +265,11 @@ int kiln_conf_read(struct kiln_conf *c, const char **path, kiln_error_t *err)
 	cleanup_free char *bin = exe_dir();
 
 	*path = getenv("KILN_CONF") ? getenv("KILN_CONF") : KILN_CONF_PATH;
-	*c = (struct kiln_conf){
-	    .vcpus = 1, .memory_mib = 256, .boot_timeout_ms = 120000, .rootfs_free_mib = 256};
+	*c = (struct kiln_conf){.vcpus = 1,
+				.memory_mib = 256,
+				.min_memory_mib = KILN_GUEST_MIB_FLOOR_BZIMAGE,
+				.boot_timeout_ms = 120000,
+				.rootfs_free_mib = 256};
 	if (parse_conf(*path, c, err) < 0)
 		return -1;
 	if (c->vmm == NULL)
@@ -289,6 +296,7 @@ int kiln_conf_check_guest(struct kiln_conf *c, const char *path, kiln_error_t *e
 {
 	cleanup_free char *rec_version = NULL;
 	cleanup_free char *rec_kernel = NULL;
+	bool elf;
 
 	if (access(c->initramfs, R_OK) < 0)
 		return kiln_error_make(err, errno,
@@ -303,14 +311,24 @@ int kiln_conf_check_guest(struct kiln_conf *c, const char *path, kiln_error_t *e
 		return kiln_error_make(err, 0, "no guest kernel: set kernel in %s", path);
 	free(c->kernel_version);
 	c->kernel_version = NULL;
-	if (kiln_kernel_version(c->kernel, &c->kernel_version, err) < 0)
+	if (kiln_kernel_version(c->kernel, &c->kernel_version, &elf, err) < 0)
 		return -1;
 	if (rec_version && !streq(rec_version, c->kernel_version))
 		return kiln_error_make(err, 0,
 				       "kernel %s is %s but the guest image %s was built for %s "
-				       "(rebuild it with `make guest KERNEL_VERSION=%s`)",
+				       "(`make guest` builds kiln's kernel and its image, "
+				       "`make guest-debian KERNEL_VERSION=%s` an image for "
+				       "that Debian kernel)",
 				       c->kernel, c->kernel_version, c->initramfs, rec_version,
 				       c->kernel_version);
+	/* A bzImage decompresses itself in guest RAM; an ELF vmlinux is loaded
+	 * as it is (PVH entry). */
+	c->min_memory_mib = elf ? KILN_GUEST_MIB_FLOOR_ELF : KILN_GUEST_MIB_FLOOR_BZIMAGE;
+	if (c->memory_mib < c->min_memory_mib)
+		return kiln_error_make(err, 0,
+				       "memory_mib = %u in %s is below the %u MiB kernel %s "
+				       "needs to boot",
+				       c->memory_mib, path, c->min_memory_mib, c->kernel);
 	return 0;
 }
 

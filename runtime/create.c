@@ -29,7 +29,6 @@
 #include "runtime/runtime.h"
 
 #define READY_FD	3
-#define MIN_GUEST_MIB	128
 #define MAX_GUEST_VCPUS 32
 
 struct create_opts {
@@ -146,6 +145,7 @@ int kiln_vm_size(const struct oci_config *cfg, const struct kiln_conf *conf, uns
 		 unsigned *mib, kiln_error_t *err)
 {
 	const struct oci_resources *res = cfg->linux_spec ? cfg->linux_spec->resources : NULL;
+	unsigned floor = conf->min_memory_mib ? conf->min_memory_mib : KILN_GUEST_MIB_FLOOR_BZIMAGE;
 	int r;
 
 	*vcpus = conf->vcpus;
@@ -161,12 +161,11 @@ int kiln_vm_size(const struct oci_config *cfg, const struct kiln_conf *conf, uns
 	if (res && res->memory.limit.present && res->memory.limit.value > 0) {
 		uint64_t m = ((uint64_t)res->memory.limit.value + 1048575) / 1048576;
 
-		*mib = m < MIN_GUEST_MIB ? MIN_GUEST_MIB : m > (1u << 20) ? 1u << 20 : (unsigned)m;
+		*mib = m < floor ? floor : m > (1u << 20) ? 1u << 20 : (unsigned)m;
 	}
 	r = annotation_uint(cfg, "io.kiln.vm.vcpus", 1, MAX_GUEST_VCPUS, vcpus, err);
 	if (r >= 0)
-		r = annotation_uint(cfg, "io.kiln.vm.memory_mib", MIN_GUEST_MIB, 1u << 20, mib,
-				    err);
+		r = annotation_uint(cfg, "io.kiln.vm.memory_mib", floor, 1u << 20, mib, err);
 	return r < 0 ? r : 0;
 }
 

@@ -30,11 +30,12 @@ extern struct kiln_globals kiln_g;
  * "key = value" lines, '#' comments. Where the guest and the VMM are. */
 struct kiln_conf {
 	char *vmm;	 /* kiln-vmm */
-	char *kernel;	 /* guest kernel (bzImage) */
+	char *kernel;	 /* guest kernel (ELF vmlinux or bzImage) */
 	char *initramfs; /* guest image (make guest) */
 	char *kernel_version;
 	unsigned vcpus;
 	unsigned memory_mib;
+	unsigned min_memory_mib; /* the kernel's floor (below) */
 	unsigned boot_timeout_ms;
 	unsigned rootfs_free_mib; /* free space in a container's disk */
 	bool pvm_guest_kernel;	  /* kernel is a PVM guest: boot it on kvm_pvm */
@@ -60,8 +61,8 @@ int kiln_vm_json(const struct kiln_conf *conf, unsigned vcpus, unsigned mib, con
 
 /* The version a kernel announces, allocated: a bzImage's in its setup
  * header ("6.1.0-56-amd64"), an ELF vmlinux's in its linux_banner
- * ("6.1.192-kiln"). */
-int kiln_kernel_version(const char *path, char **out, kiln_error_t *err);
+ * ("6.1.192-kiln"); *elf (unless NULL) says which it is. */
+int kiln_kernel_version(const char *path, char **out, bool *elf, kiln_error_t *err);
 
 /* ---- Container state (<root>/<id>/state.json). */
 enum kiln_status {
@@ -118,9 +119,15 @@ int kiln_parse_signal(const char *s, int *sig, kiln_error_t *err);
 
 /* ---- Creating. */
 struct oci_config;
+/* The smallest guest each kind of kernel boots in: a bzImage needs room to
+ * decompress itself (Debian's: ~80 MiB), kiln's ELF vmlinux does not
+ * (docs/guest-kernel.md). */
+#define KILN_GUEST_MIB_FLOOR_BZIMAGE 128
+#define KILN_GUEST_MIB_FLOOR_ELF     64
+
 /* The VM's vCPUs and MiB: annotations io.kiln.vm.vcpus and
  * io.kiln.vm.memory_mib, else linux.resources (CPU quota/period rounded
- * up; the memory limit, at least 128 MiB), else kiln.conf. */
+ * up; the memory limit, at least conf->min_memory_mib), else kiln.conf. */
 int kiln_vm_size(const struct oci_config *cfg, const struct kiln_conf *conf, unsigned *vcpus,
 		 unsigned *mib, kiln_error_t *err);
 /* linux.cgroupsPath as a directory under /sys/fs/cgroup (systemd's

@@ -13,19 +13,18 @@ $(BUILD)/bin/kiln-vmm: $(BUILD)/obj/vmm/main.o $(BUILD)/lib/libkilnvmm.a $(BUILD
 	@mkdir -p $(@D)
 	$(KILN_LINK) -o $@ $< -Wl,--start-group $(filter %.a,$^) -Wl,--end-group $(KILN_LDLIBS)
 
-# The guest kiln-vmm's integration tests boot (tests/guest/init).
+# The guest kiln-vmm's integration tests boot (tests/guest/init): for kiln's
+# kernel, which has every driver built in, without modules; for Debian's
+# (KILN_TEST_KERNEL=debian, tests/integration/helpers.bash) with the modules
+# it needs.
 TEST_GUEST_INITRD := $(BUILD)/tests/guest/initramfs.cpio.gz
-TEST_HELPERS += $(TEST_GUEST_INITRD)
+TEST_GUEST_INITRD_DEBIAN := $(BUILD)/tests/guest/initramfs-debian.cpio.gz
+TEST_HELPERS += $(TEST_GUEST_INITRD) $(TEST_GUEST_INITRD_DEBIAN)
 $(TEST_GUEST_INITRD): tests/guest/init packaging/mkinitramfs $(BUILD)/tests/guest/vsock_test
+	packaging/mkinitramfs -i $< -o $@ -f $(BUILD)/tests/guest/vsock_test:bin/vsock_test
+$(TEST_GUEST_INITRD_DEBIAN): tests/guest/init packaging/mkinitramfs $(BUILD)/tests/guest/vsock_test
 	packaging/mkinitramfs -k "$$(packaging/find-kernel)" -i $< -o $@ -m virtio_mmio -m virtio_blk \
 		-m vmw_vsock_virtio_transport -f $(BUILD)/tests/guest/vsock_test:bin/vsock_test
-
-# The same guest without modules, for kiln's own kernel (everything built
-# in): made by `make kernel`, booted when KILN_TEST_KERNEL=kiln
-# (tests/integration/helpers.bash, docs/guest-kernel.md).
-TEST_GUEST_INITRD_NOMOD := $(BUILD)/tests/guest/initramfs-nomod.cpio.gz
-$(TEST_GUEST_INITRD_NOMOD): tests/guest/init packaging/mkinitramfs $(BUILD)/tests/guest/vsock_test
-	packaging/mkinitramfs -i $< -o $@ -f $(BUILD)/tests/guest/vsock_test:bin/vsock_test
 
 # The guest half of the vsock tests: static, the initramfs has no libc.
 $(BUILD)/tests/guest/vsock_test: tests/guest/vsock_test.c

@@ -13,16 +13,32 @@ kvmhost_running() {
 }
 
 KILN_VMM=$BUILD/bin/kiln-vmm
-GUEST_INITRD=$BUILD/tests/guest/initramfs.cpio.gz
-GUEST_KERNEL=/boot/vmlinuz-$("$TOP/packaging/find-kernel")
-AGENT_INITRD=$BUILD/guest/initramfs.cpio.gz
-# KILN_TEST_KERNEL=kiln: boot kiln's own kernel (`make kernel`) and the
-# images without modules made for it instead (docs/guest-kernel.md).
-if [ "${KILN_TEST_KERNEL:-}" = kiln ]; then
-	GUEST_KERNEL=$BUILD/guest/kiln-kernel/vmlinux
-	GUEST_INITRD=$BUILD/tests/guest/initramfs-nomod.cpio.gz
-	AGENT_INITRD=$BUILD/guest/kiln-kernel/initramfs.cpio.gz
-fi
+# The guest the suites boot: kiln's own kernel (`make guest`), the test
+# guest and the agent image without modules. KILN_TEST_KERNEL=debian boots
+# Debian's installed kernel and the images with its modules instead (a
+# suite that is about the stock kernel sets it before `load helpers`).
+# KILN_CONF_DEBIAN is a kiln.conf that makes kiln boot Debian's kernel.
+KILN_TEST_KERNEL=${KILN_TEST_KERNEL:-kiln}
+KILN_KERNEL_RELEASE=$(cat "$BUILD/guest/release" 2>/dev/null || true)
+DEBIAN_KERNEL=/boot/vmlinuz-$("$TOP/packaging/find-kernel")
+DEBIAN_AGENT_INITRD=$BUILD/guest/debian/initramfs.cpio.gz
+case "$KILN_TEST_KERNEL" in
+kiln)
+	GUEST_KERNEL=$BUILD/guest/vmlinux
+	GUEST_INITRD=$BUILD/tests/guest/initramfs.cpio.gz
+	AGENT_INITRD=$BUILD/guest/initramfs.cpio.gz
+	;;
+debian)
+	GUEST_KERNEL=$DEBIAN_KERNEL
+	GUEST_INITRD=$BUILD/tests/guest/initramfs-debian.cpio.gz
+	AGENT_INITRD=$DEBIAN_AGENT_INITRD
+	;;
+*)
+	echo "KILN_TEST_KERNEL=$KILN_TEST_KERNEL: want kiln or debian" >&2
+	return 1
+	;;
+esac
+export KILN_TEST_KERNEL KILN_KERNEL_RELEASE DEBIAN_KERNEL DEBIAN_AGENT_INITRD
 GUEST_CMDLINE="console=ttyS0 reboot=k panic=1 pci=off i8042.noaux i8042.nomux i8042.dumbkbd quiet"
 export KILN_VMM GUEST_INITRD GUEST_KERNEL AGENT_INITRD GUEST_CMDLINE
 

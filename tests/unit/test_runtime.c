@@ -62,14 +62,20 @@ static struct oci_config *config_with(const char *extra)
 	return c;
 }
 
-static int size_of(const char *extra, unsigned *vcpus, unsigned *mib, kiln_error_t *err)
+static int size_with_floor(const char *extra, unsigned floor, unsigned *vcpus, unsigned *mib,
+			   kiln_error_t *err)
 {
 	cleanup_oci_config struct oci_config *c = config_with(extra);
-	struct kiln_conf conf = {.vcpus = 1, .memory_mib = 256};
+	struct kiln_conf conf = {.vcpus = 1, .memory_mib = 256, .min_memory_mib = floor};
 
 	if (c == NULL)
 		return -2;
 	return kiln_vm_size(c, &conf, vcpus, mib, err);
+}
+
+static int size_of(const char *extra, unsigned *vcpus, unsigned *mib, kiln_error_t *err)
+{
+	return size_with_floor(extra, KILN_GUEST_MIB_FLOOR_BZIMAGE, vcpus, mib, err);
 }
 
 static int test_vm_size(void)
@@ -87,6 +93,19 @@ static int test_vm_size(void)
 	TAP_CHECK(size_of(", \"linux\": {\"resources\": {\"memory\": {\"limit\": 10485760}}}", &v,
 			  &m, &err) == 0);
 	TAP_CHECK(m == 128);
+	/* kiln's kernel (an ELF vmlinux) boots in less */
+	TAP_CHECK(
+	    size_with_floor(", \"linux\": {\"resources\": {\"memory\": {\"limit\": 10485760}}}",
+			    KILN_GUEST_MIB_FLOOR_ELF, &v, &m, &err) == 0);
+	TAP_CHECK(m == 64);
+	TAP_CHECK(size_with_floor(", \"annotations\": {\"io.kiln.vm.memory_mib\": \"64\"}",
+				  KILN_GUEST_MIB_FLOOR_ELF, &v, &m, &err) == 0);
+	TAP_CHECK(m == 64);
+	TAP_CHECK(size_of(", \"annotations\": {\"io.kiln.vm.memory_mib\": \"64\"}", &v, &m, &err) ==
+		  -1);
+	TAP_CHECK_STR(err->msg,
+		      "annotations.io.kiln.vm.memory_mib: expected 128 to 1048576, got \"64\"");
+	kiln_error_free(&err);
 	/* annotations win */
 	TAP_CHECK(size_of(", \"annotations\": {\"io.kiln.vm.vcpus\": \"4\", "
 			  "\"io.kiln.vm.memory_mib\": \"1024\"}, \"linux\": {\"resources\": "
@@ -215,7 +234,24 @@ static int test_conf(void)
 	TAP_CHECK_STR(c.kernel, kernel);
 	TAP_CHECK_STR(c.kernel_version, "6.1.0-test");
 	TAP_CHECK(c.vcpus == 2 && c.memory_mib == 512 && c.boot_timeout_ms == 120000);
+	TAP_CHECK(c.min_memory_mib == KILN_GUEST_MIB_FLOOR_BZIMAGE);
 	kiln_conf_release(&c);
+
+	/* memory_mib below what a bzImage boots in */
+	{
+		cleanup_free char *small = xasprintf(
+		    "vmm = %s/kiln-vmm\ninitramfs = %s/initramfs.cpio.gz\nmemory_mib = 100\n", dir,
+		    dir);
+		cleanup_free char *want =
+		    xasprintf("memory_mib = 100 in %s/kiln.conf is below the 128 MiB kernel %s "
+			      "needs to boot",
+			      dir, kernel);
+
+		TAP_CHECK(load_conf(dir, small, record, &c, &err) < 0);
+		TAP_CHECK_STR(err->msg, want);
+		kiln_error_free(&err);
+		kiln_conf_release(&c);
+	}
 
 	/* the image says another kernel */
 	free(record);
@@ -257,9 +293,12 @@ static int test_conf(void)
 		static const char rodata[] =
 		    "\x01\x02other data\0Linux version 6.1.192-kiln (kiln@kiln) #1 SMP\n";
 
+		bool is_elf = false;
+
 		fake_elf(dir, "vmlinux", ".rodata", rodata, sizeof(rodata));
-		TAP_CHECK(kiln_kernel_version(elf, &version, &err) == 0);
+		TAP_CHECK(kiln_kernel_version(elf, &version, &is_elf, &err) == 0);
 		TAP_CHECK_STR(version, "6.1.192-kiln");
+		TAP_CHECK(is_elf);
 	}
 	{
 		/* An ELF whose banner is in no .rodata is not taken for a kernel. */
@@ -271,11 +310,11 @@ static int test_conf(void)
 		static const char banner[] = "Linux version 6.1.192-kiln (kiln@kiln)";
 
 		fake_elf(dir, "notkernel", ".data", banner, sizeof(banner));
-		TAP_CHECK(kiln_kernel_version(elf, &version, &err) < 0);
+		TAP_CHECK(kiln_kernel_version(elf, &version, NULL, &err) < 0);
 		TAP_CHECK_STR(err->msg, want);
 		kiln_error_free(&err);
 		fake_elf(dir, "notkernel", ".rodata", banner, strlen("Linux version "));
-		TAP_CHECK(kiln_kernel_version(elf, &version, &err) < 0);
+		TAP_CHECK(kiln_kernel_version(elf, &version, NULL, &err) < 0);
 		TAP_CHECK_STR(err->msg, want);
 		kiln_error_free(&err);
 	}
@@ -286,7 +325,7 @@ static int test_conf(void)
 		cleanup_free char *version = NULL;
 
 		write_file(dir, "junk", "not a kernel, just some bytes that are too few", 46);
-		TAP_CHECK(kiln_kernel_version(junk, &version, &err) < 0);
+		TAP_CHECK(kiln_kernel_version(junk, &version, NULL, &err) < 0);
 		TAP_CHECK_STR(err->msg, want);
 	}
 	return TAP_PASS;

@@ -263,6 +263,65 @@ interrupted() {
 	assert_clean
 }
 
+@test "kiln's kernel: the container sees it and all the agent relies on, in a 64 MiB VM" {
+	local b=$BATS_TEST_TMPDIR/b
+	[ "$KILN_TEST_KERNEL" = kiln ] || skip "this suite boots Debian's kernel (KILN_TEST_KERNEL=$KILN_TEST_KERNEL)"
+	[ -n "$KILN_KERNEL_RELEASE" ]
+	# mkdir is refused by the spec's seccomp filter; the VM is the floor an
+	# ELF vmlinux boots in (runtime/runtime.h)
+	script=$(cat <<'SH'
+uname -r; echo pid1=$$; cat /sys/fs/cgroup/cgroup.controllers
+for n in cgroup ipc mnt net pid uts user; do [ -e /proc/self/ns/$n ] && echo ns=$n; done
+sed -n 's/^Seccomp:[[:space:]]*/seccomp=/p' /proc/self/status
+mkdir /tmp/x 2>/dev/null || echo mkdir=refused
+awk '$2 == "/" { print "root=" $3 }' /proc/mounts
+for f in ext4 erofs overlay tmpfs devtmpfs proc sysfs fuse virtiofs; do grep -qw $f /proc/filesystems && echo fs=$f; done
+ls /sys/bus/virtio/drivers; [ -e /proc/modules ] || echo modules=none
+sed -n 's/^MemTotal: *\([0-9]*\) kB/memtotal_kb=\1/p' /proc/meminfo
+SH
+)
+	bundle "$b" "$(jq -cn --arg s "$script" '["sh", "-c", $s]')" '{}' \
+		'{"annotations": {"io.kiln.vm.memory_mib": "64"},
+		  "linux": {"seccomp": {"defaultAction": "SCMP_ACT_ALLOW",
+		    "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO"}]}}}'
+	run "${K[@]}" run --bundle "$b" k1
+	printf '%s\n' "$output"
+	[ "$status" -eq 0 ]
+	[ "${lines[0]}" = "$KILN_KERNEL_RELEASE" ]
+	[[ "$KILN_KERNEL_RELEASE" == *-kiln ]]
+	[ "${lines[1]}" = pid1=1 ]
+	for c in cpu memory pids; do [[ " ${lines[2]} " == *" $c "* ]]; done
+	for want in ns=cgroup ns=ipc ns=mnt ns=net ns=pid ns=uts ns=user seccomp=2 mkdir=refused \
+		root=overlay fs=ext4 fs=erofs fs=overlay fs=tmpfs fs=devtmpfs fs=proc fs=sysfs \
+		fs=fuse fs=virtiofs virtio_blk vmw_vsock_virtio_transport virtio_net virtiofs modules=none; do
+		printf '%s\n' "${lines[@]}" | grep -qxF "$want" || { echo "missing: $want"; return 1; }
+	done
+	mem=$(printf '%s\n' "${lines[@]}" | sed -n 's/^memtotal_kb=//p')
+	[ "$mem" -gt 30000 ] && [ "$mem" -le 65536 ]
+	assert_clean
+}
+
+@test "Debian's kernel, picked in kiln.conf, still runs containers; its floor is 128 MiB" {
+	local b=$BATS_TEST_TMPDIR/b
+	echo "initramfs = $DEBIAN_AGENT_INITRD" >"$BATS_TEST_TMPDIR/kiln.conf"
+	export KILN_CONF=$BATS_TEST_TMPDIR/kiln.conf
+	bundle "$b" '["sh", "-c", "uname -r; grep -c . /proc/modules"]' '{}' \
+		'{"annotations": {"io.kiln.vm.memory_mib": "64"}}'
+	run "${K[@]}" run --bundle "$b" d1
+	[ "$status" -eq 1 ]
+	[ "$output" = 'kiln: annotations.io.kiln.vm.memory_mib: expected 128 to 1048576, got "64"' ]
+	assert_clean
+	jq '.annotations["io.kiln.vm.memory_mib"] = "128"' "$b/config.json" >"$b/config.new"
+	mv "$b/config.new" "$b/config.json"
+	run "${K[@]}" run --bundle "$b" d1
+	printf '%s\n' "$output"
+	[ "$status" -eq 0 ]
+	[ "${lines[0]}" = "${DEBIAN_KERNEL#/boot/vmlinuz-}" ]
+	# the agent loaded the image's modules into it
+	[ "${lines[1]}" -gt 0 ]
+	assert_clean
+}
+
 @test "create, state, list, start, exec, ps, update, kill, delete, hooks" {
 	local b=$BATS_TEST_TMPDIR/b out=$BATS_TEST_TMPDIR/out pid
 	local h=$BATS_TEST_TMPDIR/hooks

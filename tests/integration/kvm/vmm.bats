@@ -1,7 +1,10 @@
 #!/usr/bin/env bats
 # kiln-vmm booting Debian's stock kernel with the test guest
-# (tests/guest/init). Each test is one guest boot; they run where /dev/kvm
-# works (inside tests/kvmhost/run here).
+# (tests/guest/init): the suite that keeps the stock bzImage (and its ELF
+# vmlinux, through the PVH entry) booting now that kiln boots its own
+# kernel. Each test is one guest boot; they run where /dev/kvm works (inside
+# tests/kvmhost/run here).
+KILN_TEST_KERNEL=debian
 load ../helpers
 
 BOOT_TIMEOUT=240
