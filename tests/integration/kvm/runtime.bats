@@ -268,7 +268,8 @@ interrupted() {
 	[ "$KILN_TEST_KERNEL" = kiln ] || skip "this suite boots Debian's kernel (KILN_TEST_KERNEL=$KILN_TEST_KERNEL)"
 	[ -n "$KILN_KERNEL_RELEASE" ]
 	# mkdir is refused by the spec's seccomp filter; the VM is the floor an
-	# ELF vmlinux boots in (runtime/runtime.h)
+	# ELF vmlinux boots in (runtime/runtime.h). The root is the container's
+	# ext4 disk; overlayfs (agent.bats mounts one) must be in the kernel.
 	script=$(cat <<'SH'
 uname -r; echo pid1=$$; cat /sys/fs/cgroup/cgroup.controllers
 for n in cgroup ipc mnt net pid uts user; do [ -e /proc/self/ns/$n ] && echo ns=$n; done
@@ -292,7 +293,7 @@ SH
 	[ "${lines[1]}" = pid1=1 ]
 	for c in cpu memory pids; do [[ " ${lines[2]} " == *" $c "* ]]; done
 	for want in ns=cgroup ns=ipc ns=mnt ns=net ns=pid ns=uts ns=user seccomp=2 mkdir=refused \
-		root=overlay fs=ext4 fs=erofs fs=overlay fs=tmpfs fs=devtmpfs fs=proc fs=sysfs \
+		root=ext4 fs=ext4 fs=erofs fs=overlay fs=tmpfs fs=devtmpfs fs=proc fs=sysfs \
 		fs=fuse fs=virtiofs virtio_blk vmw_vsock_virtio_transport virtio_net virtiofs modules=none; do
 		printf '%s\n' "${lines[@]}" | grep -qxF "$want" || { echo "missing: $want"; return 1; }
 	done
