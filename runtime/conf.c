@@ -275,11 +275,15 @@ int kiln_conf_read(struct kiln_conf *c, const char **path, kiln_error_t *err)
 	if (c->vmm == NULL)
 		c->vmm = xasprintf("%s/kiln-vmm", bin);
 	if (c->initramfs == NULL) {
-		/* the build tree (build/bin -> build/guest), then an install */
-		c->initramfs = xasprintf("%s/../guest/initramfs.cpio.gz", bin);
+		/* the build tree (build/bin -> build/guest), then an install
+		 * (PREFIX/bin -> PREFIX/share/kiln) */
+		cleanup_free char *copy = xstrdup(bin);
+		const char *top = dirname(copy);
+
+		c->initramfs = xasprintf("%s/guest/initramfs.cpio.gz", top);
 		if (access(c->initramfs, F_OK) < 0) {
 			free(c->initramfs);
-			c->initramfs = xasprintf("%s/../share/kiln/initramfs.cpio.gz", bin);
+			c->initramfs = xasprintf("%s/share/kiln/initramfs.cpio.gz", top);
 		}
 	}
 	return 0;

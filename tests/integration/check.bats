@@ -70,6 +70,29 @@ teardown() {
 	[ "${lines[0]}" = "FAIL  config  $KILN_CONF:1: pvm_guest_kernel: expected true or false, got \"maybe\"" ]
 }
 
+@test "check: a kernel that is neither a bzImage nor a vmlinux, or too little memory for it, fails the guest line" {
+	echo "kernel = /etc/hostname" >"$KILN_CONF"
+	run "$KILN" check
+	[ "$status" -eq 1 ]
+	[ "${lines[-1]}" = "FAIL  guest   kernel /etc/hostname: neither a bzImage nor an ELF vmlinux" ]
+	echo "kernel = $BUILD/bin/kiln-agent" >"$KILN_CONF"
+	run "$KILN" check
+	[ "$status" -eq 1 ]
+	[ "${lines[-1]}" = "FAIL  guest   kernel $BUILD/bin/kiln-agent: no \"Linux version\" string in .rodata" ]
+	# kiln's kernel (the default) boots in 64 MiB, Debian's bzImage needs 128
+	echo "memory_mib = 32" >"$KILN_CONF"
+	run "$KILN" check
+	[ "$status" -eq 1 ]
+	[ "${lines[-1]}" = "FAIL  guest   memory_mib = 32 in $KILN_CONF is below the 64 MiB kernel $BUILD/guest/vmlinux needs to boot" ]
+	printf 'memory_mib = 64\ninitramfs = %s\n' "$DEBIAN_AGENT_INITRD" >"$KILN_CONF"
+	run "$KILN" check
+	[ "$status" -eq 1 ]
+	[ "${lines[-1]}" = "FAIL  guest   memory_mib = 64 in $KILN_CONF is below the 128 MiB kernel $DEBIAN_KERNEL needs to boot" ]
+	echo "memory_mib = 64" >"$KILN_CONF"
+	run "$KILN" check
+	[ "${lines[-1]}" = "ok    guest   kernel $BUILD/guest/vmlinux ($KILN_KERNEL_RELEASE), image $BUILD/guest/initramfs.cpio.gz built for it" ]
+}
+
 @test "check: a PVM host makes kiln run fail at once, in one line, leaving nothing" {
 	[ "$KIND" = pvm ] || skip "this host's /dev/kvm is $KIND, not PVM"
 	mkdir -p "$BATS_TEST_TMPDIR/b/rootfs/bin"

@@ -61,3 +61,13 @@ assert_cache_clean() {
 	[ "$stderr" = "guest: $BUILD/bin/kiln-agent has no \"Linux version\" string: not a vmlinux" ]
 	[ ! -e "$BATS_TEST_TMPDIR/out/initramfs.cpio.gz" ]
 }
+
+@test "make install: kiln finds the installed kernel and image, whose record names the installed vmlinux" {
+	local p=$BATS_TEST_TMPDIR/usr
+	run make -s -C "$TOP" install BUILD="$BUILD" PREFIX="$p"
+	[ "$status" -eq 0 ]
+	[ "$(cat "$p/share/kiln/kernel")" = "$(printf '%s\n%s' "$KILN_KERNEL_RELEASE" "$p/share/kiln/vmlinux")" ]
+	cmp "$p/share/kiln/vmlinux" "$BUILD/guest/vmlinux"
+	KILN_CONF=/dev/null run "$p/bin/kiln" check
+	[ "${lines[-1]}" = "ok    guest   kernel $p/share/kiln/vmlinux ($KILN_KERNEL_RELEASE), image $p/share/kiln/initramfs.cpio.gz built for it" ]
+}
