@@ -507,7 +507,7 @@ bool vmm_config_mac_parse(const char *s, uint8_t mac[VMM_MAC_LEN])
 
 	if (strlen(s) != 3 * VMM_MAC_LEN - 1)
 		return false;
-	for (int i = 0; i < VMM_MAC_LEN; i++) {
+	for (size_t i = 0; i < VMM_MAC_LEN; i++) {
 		int hi = hex_digit(s[3 * i]), lo = hex_digit(s[3 * i + 1]);
 
 		if (hi < 0 || lo < 0 || (i < VMM_MAC_LEN - 1 && s[3 * i + 2] != ':'))

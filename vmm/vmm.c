@@ -164,12 +164,16 @@ static int vmm_boot_prepare(const struct vmm_config *cfg, int *tap_fds, kiln_err
 {
 	unsigned int need = vmm_config_virtio_count(cfg);
 
+	for (unsigned int i = 0; i < VMM_MAX_NET_IFACES; i++)
+		tap_fds[i] = -1;
 	if (need > MACHINE_VIRTIO_MAX)
 		return kiln_error_make(err, 0,
 				       "%u drives, %u network interfaces and %s vsock need %u "
 				       "virtio-mmio devices; the machine has %d",
 				       cfg->nr_drives, cfg->nr_nets,
 				       cfg->vsock.present ? "a" : "no", need, MACHINE_VIRTIO_MAX);
+	for (unsigned int i = 0; i < VMM_MAX_NET_IFACES; i++)
+		tap_fds[i] = -1;
 	for (unsigned int i = 0; i < cfg->nr_nets; i++) {
 		if (virtio_net_tap_open(cfg->nets[i].iface_id, cfg->nets[i].host_dev_name,
 					&tap_fds[i], err) < 0) {
