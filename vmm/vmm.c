@@ -247,15 +247,16 @@ static int vmm_boot_once(struct vmm *v, const struct vmm_config *cfg, kiln_error
 	clock_gettime(CLOCK_MONOTONIC, &instance_start);
 	if (cfg->boot.kernel_image_path == NULL)
 		return kiln_error_make(err, 0, "no kernel: set boot-source.kernel_image_path");
-	r = kiln_kvm_check_bootable(v->pvm_guest_kernel, "start kiln-vmm with --pvm-guest-kernel",
-				    err);
-	if (r < 0)
-		return r;
+	/* The configuration's own problems first, whatever the host. */
 	r = vmm_boot_prepare(cfg, tap_fds, err);
 	if (r < 0)
 		return r;
-	v->m.nr_vcpus = cfg->machine.vcpu_count;
-	r = vm_create(&v->m, (uint64_t)cfg->machine.mem_size_mib << 20, err);
+	r = kiln_kvm_check_bootable(v->pvm_guest_kernel, "start kiln-vmm with --pvm-guest-kernel",
+				    err);
+	if (r == 0) {
+		v->m.nr_vcpus = cfg->machine.vcpu_count;
+		r = vm_create(&v->m, (uint64_t)cfg->machine.mem_size_mib << 20, err);
+	}
 	if (r == 0)
 		r = vmm_add_devices(v, cfg, tap_fds, err);
 	tap_fds_close(tap_fds, cfg->nr_nets);

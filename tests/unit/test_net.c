@@ -4,6 +4,7 @@
  * boundaries, as a tap does, and its writes block once the peer's queue
  * is full), the event loop run from the test thread. Hostile rings put
  * the device in DEVICE_NEEDS_RESET and nothing else. */
+#include <dirent.h>
 #include <errno.h>
 #include <linux/if_tun.h>
 #include <linux/virtio_ids.h>
@@ -15,6 +16,7 @@
 #include "tests/unit/tap.h"
 #include "tests/unit/virtio_guest.h"
 #include "vmm/virtio/net.h"
+#include "vmm/vmm.h"
 
 #define QSIZE	  16
 #define RX_RINGS  0x10000ULL
@@ -642,8 +644,72 @@ static int test_tap_gone(void)
 	return TAP_PASS;
 }
 
+/* InstanceStart refuses a configuration that needs too many virtio-mmio
+ * slots, or a tap it cannot open, before any of the VM exists (no KVM is
+ * needed to get there), so the start can be retried. */
+static struct vmm boot_vmm;
+
+static int fds_open(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	int n = 0;
+
+	if (d == NULL)
+		return -1;
+	while (readdir(d) != NULL)
+		n++;
+	closedir(d);
+	return n;
+}
+
+static int test_boot_refuses_before_building(void)
+{
+	cleanup_error kiln_error_t err = NULL;
+	struct vmm_config c;
+
+	TAP_CHECK(vmm_init(&boot_vmm, -1, STDOUT_FILENO, &err) == 0);
+	vmm_config_init(&c);
+	c.boot.kernel_image_path = xstrdup("/nonexistent/vmlinux");
+	c.nr_drives = VMM_MAX_DRIVES; /* counted, never opened */
+	c.vsock.present = true;
+	TAP_CHECK(vmm_boot(&boot_vmm, &c, &err) < 0);
+	TAP_CHECK_STR(err->msg, "16 drives, 0 network interfaces and a vsock need 17 virtio-mmio "
+				"devices; the machine has 16");
+	TAP_CHECK(!boot_vmm.boot_failed && boot_vmm.m.kvm_fd < 0);
+	kiln_error_free(&err);
+	c.nr_drives = 0;
+	c.vsock.present = false;
+	c.nr_nets = 1;
+	c.nets[0].iface_id = xstrdup("eth0");
+	c.nets[0].host_dev_name = xstrdup("kilnnotap7");
+	TAP_CHECK(vmm_boot(&boot_vmm, &c, &err) < 0);
+	TAP_CHECK_STR(err->msg, "network interface 'eth0': tap 'kilnnotap7' does not exist (create "
+				"it first: ip tuntap add dev kilnnotap7 mode tap)");
+	TAP_CHECK(!boot_vmm.boot_failed && boot_vmm.m.kvm_fd < 0 && boot_vmm.nr_net == 0);
+	kiln_error_free(&err);
+	/* Interfaces on a device that exists but is no tap (lo): the start
+	 * fails on the first (at /dev/net/tun or TUNSETIFF, whichever this
+	 * host refuses) and no fd stays open. */
+	c.nr_nets = 2;
+	free(c.nets[0].host_dev_name);
+	c.nets[0].host_dev_name = xstrdup("lo");
+	c.nets[1].iface_id = xstrdup("eth1");
+	c.nets[1].host_dev_name = xstrdup("lo");
+	{
+		int before = fds_open();
+
+		TAP_CHECK(vmm_boot(&boot_vmm, &c, &err) < 0);
+		TAP_CHECK(strstr(err->msg, "network interface 'eth0': ") == err->msg);
+		TAP_CHECK(fds_open() == before);
+	}
+	TAP_CHECK(!boot_vmm.boot_failed && boot_vmm.m.kvm_fd < 0);
+	vmm_config_release(&c);
+	vmm_release(&boot_vmm);
+	return TAP_PASS;
+}
+
 TAP_MAIN(TAP_TEST(test_offload_map), TAP_TEST(test_tap_open_errors),
 	 TAP_TEST(test_features_and_config), TAP_TEST(test_rx_mergeable),
 	 TAP_TEST(test_rx_single_buffer), TAP_TEST(test_tx), TAP_TEST(test_tx_backpressure),
 	 TAP_TEST(test_tx_malformed), TAP_TEST(test_rx_malformed), TAP_TEST(test_reset_recovers),
-	 TAP_TEST(test_tap_gone))
+	 TAP_TEST(test_tap_gone), TAP_TEST(test_boot_refuses_before_building))
