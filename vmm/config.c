@@ -5,6 +5,7 @@
 #include "vmm/config.h"
 
 #include <errno.h>
+#include <net/if.h>
 #include <stdarg.h>
 #include <string.h>
 #include <strings.h>
@@ -44,6 +45,13 @@ static void drive_release(struct drive_config *d)
 	memset(d, 0, sizeof(*d));
 }
 
+static void net_release(struct net_iface_config *n)
+{
+	free(n->iface_id);
+	free(n->host_dev_name);
+	memset(n, 0, sizeof(*n));
+}
+
 static void vsock_release(struct vsock_config *v)
 {
 	free(v->uds_path);
@@ -69,6 +77,8 @@ void vmm_config_release(struct vmm_config *c)
 	boot_release(&c->boot);
 	for (unsigned int i = 0; i < c->nr_drives; i++)
 		drive_release(&c->drives[i]);
+	for (unsigned int i = 0; i < c->nr_nets; i++)
+		net_release(&c->nets[i]);
 	vsock_release(&c->vsock);
 	logger_release(&c->logger);
 	metrics_release(&c->metrics);
@@ -465,6 +475,168 @@ int vmm_config_check_drive_patch(const struct vmm_config *c, const kiln_json_t *
 	return 0;
 }
 
+/* ---- network interfaces ---- */
+
+struct net_iface_config *vmm_config_net(struct vmm_config *c, const char *iface_id)
+{
+	for (unsigned int i = 0; i < c->nr_nets; i++)
+		if (streq(c->nets[i].iface_id, iface_id))
+			return &c->nets[i];
+	return NULL;
+}
+
+unsigned int vmm_config_virtio_count(const struct vmm_config *c)
+{
+	return c->nr_drives + c->nr_nets + (c->vsock.present ? 1 : 0);
+}
+
+static int hex_digit(char ch)
+{
+	if (ch >= '0' && ch <= '9')
+		return ch - '0';
+	if (ch >= 'a' && ch <= 'f')
+		return ch - 'a' + 10;
+	if (ch >= 'A' && ch <= 'F')
+		return ch - 'A' + 10;
+	return -1;
+}
+
+bool vmm_config_mac_parse(const char *s, uint8_t mac[VMM_MAC_LEN])
+{
+	uint8_t out[VMM_MAC_LEN];
+
+	if (strlen(s) != 3 * VMM_MAC_LEN - 1)
+		return false;
+	for (size_t i = 0; i < VMM_MAC_LEN; i++) {
+		int hi = hex_digit(s[3 * i]), lo = hex_digit(s[3 * i + 1]);
+
+		if (hi < 0 || lo < 0 || (i < VMM_MAC_LEN - 1 && s[3 * i + 2] != ':'))
+			return false;
+		out[i] = (uint8_t)(hi << 4 | lo);
+	}
+	memcpy(mac, out, VMM_MAC_LEN);
+	return true;
+}
+
+static char *mac_format(const uint8_t mac[VMM_MAC_LEN])
+{
+	return xasprintf("%02x:%02x:%02x:%02x:%02x:%02x", mac[0], mac[1], mac[2], mac[3], mac[4],
+			 mac[5]);
+}
+
+/* The tap's name as TUNSETIFF takes it (a network interface name). */
+static int tap_name_check(const kiln_json_t *obj, const char *name, kiln_error_t *err)
+{
+	if (strlen(name) >= IFNAMSIZ)
+		return field_error(err, 0, obj, "host_dev_name",
+				   "\"%.64s\" is longer than %d bytes (an interface name)", name,
+				   IFNAMSIZ - 1);
+	for (const char *p = name; *p; p++)
+		if (*p == '/' || *p == ':' || *p <= ' ' || *p == 0x7f)
+			return field_error(err, 0, obj, "host_dev_name",
+					   "\"%.64s\" is not a valid interface name", name);
+	if (streq(name, ".") || streq(name, ".."))
+		return field_error(err, 0, obj, "host_dev_name",
+				   "\"%s\" is not a valid interface name", name);
+	return 0;
+}
+
+static int mac_field(const kiln_json_t *obj, bool *has_mac, uint8_t mac[VMM_MAC_LEN],
+		     kiln_error_t *err)
+{
+	const char *s = NULL;
+	int r = kiln_json_get_string(obj, "guest_mac", &s, err);
+
+	*has_mac = false;
+	if (r < 0)
+		return -1;
+	if (r == 1)
+		return 0;
+	if (!vmm_config_mac_parse(s, mac))
+		return field_error(err, 0, obj, "guest_mac",
+				   "\"%.64s\" is not a MAC address like \"06:00:ac:10:00:02\"", s);
+	/* Linux's virtio_net would replace either with a random address. */
+	if (mac[0] & 1)
+		return field_error(err, 0, obj, "guest_mac",
+				   "\"%s\" is a multicast address (the first octet is odd)", s);
+	if (memcmp(mac, "\0\0\0\0\0\0", VMM_MAC_LEN) == 0)
+		return field_error(err, 0, obj, "guest_mac", "\"%s\" is the all-zero address", s);
+	*has_mac = true;
+	return 0;
+}
+
+int vmm_config_set_net(struct vmm_config *c, const kiln_json_t *obj, const char *path_id,
+		       kiln_error_t *err)
+{
+	static const char *const fields[] = {"iface_id",	"host_dev_name",   "guest_mac",
+					     "rx_rate_limiter", "tx_rate_limiter", NULL};
+	const char *id = NULL, *tap = NULL;
+	uint8_t mac[VMM_MAC_LEN] = {0};
+	struct net_iface_config *n;
+	bool has_mac = false;
+
+	if (object_check(obj, err) < 0 || fields_check(obj, fields, err) < 0)
+		return -1;
+	if (required_string(obj, "iface_id", &id, err) < 0)
+		return -1;
+	if (!vmm_config_id_valid(id))
+		return field_error(err, 0, obj, "iface_id",
+				   "\"%.80s\" is invalid (1..%d letters, digits or '_')", id,
+				   VMM_MAX_ID_LEN);
+	if (path_id != NULL && !streq(id, path_id))
+		return field_error(err, 0, obj, "iface_id",
+				   "\"%s\" does not match the interface id \"%s\" in the URL", id,
+				   path_id);
+	for (int i = 0; i < 2; i++) {
+		const char *key = i == 0 ? "rx_rate_limiter" : "tx_rate_limiter";
+		const kiln_json_t *rl = kiln_json_get(obj, key);
+
+		if (rl != NULL && !kiln_json_is_null(rl))
+			return field_error(err, 0, obj, key,
+					   "rate limiters are not supported by kiln-vmm (must be "
+					   "null or absent)");
+	}
+	if (path_field(obj, "host_dev_name", true, &tap, err) < 0 ||
+	    tap_name_check(obj, tap, err) < 0 || mac_field(obj, &has_mac, mac, err) < 0)
+		return -1;
+	for (unsigned int i = 0; i < c->nr_nets; i++) {
+		const struct net_iface_config *o = &c->nets[i];
+
+		if (streq(o->iface_id, id))
+			continue;
+		if (streq(o->host_dev_name, tap))
+			return field_error(err, 0, obj, "host_dev_name",
+					   "\"%s\" is already used by interface \"%s\"", tap,
+					   o->iface_id);
+		if (has_mac && o->has_mac && memcmp(o->guest_mac, mac, VMM_MAC_LEN) == 0)
+			return field_error(err, 0, obj, "guest_mac",
+					   "the address is already used by interface \"%s\"",
+					   o->iface_id);
+	}
+	n = vmm_config_net(c, id);
+	if (n == NULL) {
+		if (c->nr_nets >= VMM_MAX_NET_IFACES)
+			return field_error(err, 0, obj, "iface_id",
+					   "cannot add \"%s\": at most %d network interfaces are "
+					   "supported",
+					   id, VMM_MAX_NET_IFACES);
+		if (vmm_config_virtio_count(c) >= VMM_MAX_VIRTIO)
+			return field_error(
+			    err, 0, obj, "iface_id",
+			    "cannot add \"%s\": drives, network interfaces and vsock "
+			    "would need more than %d virtio-mmio devices",
+			    id, VMM_MAX_VIRTIO);
+		n = &c->nets[c->nr_nets++];
+	} else {
+		net_release(n);
+	}
+	n->iface_id = xstrdup(id);
+	n->host_dev_name = xstrdup(tap);
+	n->has_mac = has_mac;
+	memcpy(n->guest_mac, mac, VMM_MAC_LEN);
+	return 0;
+}
+
 /* ---- vsock, logger, metrics ---- */
 
 int vmm_config_set_vsock(struct vmm_config *c, const kiln_json_t *obj, kiln_error_t *err)
@@ -555,8 +727,7 @@ int vmm_config_set_metrics(struct vmm_config *c, const kiln_json_t *obj, kiln_er
  * them as null or [] (as Firecracker does when they are unset), so a file
  * produced by either must still load. */
 static const char *const unsupported_sections[] = {
-    "balloon", "cpu-config", "entropy", "memory-hotplug", "mmds-config", "network-interfaces",
-    "pmem",    "serial",     NULL};
+    "balloon", "cpu-config", "entropy", "memory-hotplug", "mmds-config", "pmem", "serial", NULL};
 
 static int unsupported_section(const kiln_json_t *node, kiln_error_t *err)
 {
@@ -587,6 +758,16 @@ static int section_apply(struct vmm_config *c, const char *key, const kiln_json_
 		return vmm_config_set_logger(c, node, err);
 	if (streq(key, "metrics"))
 		return vmm_config_set_metrics(c, node, err);
+	if (streq(key, "network-interfaces")) {
+		const kiln_json_t *arr = NULL;
+
+		if (kiln_json_get_array(node, "", &arr, err) < 0)
+			return -1;
+		for (size_t i = 0; i < kiln_json_array_len(arr); i++)
+			if (vmm_config_set_net(c, kiln_json_array_get(arr, i), NULL, err) < 0)
+				return -1;
+		return 0;
+	}
 	if (streq(key, "drives")) {
 		const kiln_json_t *arr = NULL;
 
@@ -601,7 +782,7 @@ static int section_apply(struct vmm_config *c, const char *key, const kiln_json_
 		return unsupported_section(node, err);
 	return kiln_error_make(err, 0,
 			       "%.64s: unknown section (expected one of: boot-source, drives, "
-			       "machine-config, vsock, logger, metrics)",
+			       "machine-config, network-interfaces, vsock, logger, metrics)",
 			       key);
 }
 
@@ -670,6 +851,19 @@ static void drive_gen(kiln_json_gen_t *gen, const struct drive_config *d)
 	gen_string_or_null(gen, "rate_limiter", NULL);
 	gen_string_or_null(gen, "io_engine", d->io_engine ? d->io_engine : "Sync");
 	gen_string_or_null(gen, "socket", NULL);
+	kiln_json_gen_map_close(gen);
+}
+
+static void net_gen(kiln_json_gen_t *gen, const struct net_iface_config *n)
+{
+	cleanup_free char *mac = n->has_mac ? mac_format(n->guest_mac) : NULL;
+
+	kiln_json_gen_map_open(gen);
+	gen_string_or_null(gen, "iface_id", n->iface_id);
+	gen_string_or_null(gen, "host_dev_name", n->host_dev_name);
+	gen_string_or_null(gen, "guest_mac", mac);
+	gen_string_or_null(gen, "rx_rate_limiter", NULL);
+	gen_string_or_null(gen, "tx_rate_limiter", NULL);
 	kiln_json_gen_map_close(gen);
 }
 
@@ -752,6 +946,8 @@ char *vmm_config_to_json(const struct vmm_config *c)
 	gen_string_or_null(gen, "mmds-config", NULL);
 	kiln_json_gen_key(gen, "network-interfaces");
 	kiln_json_gen_array_open(gen);
+	for (unsigned int i = 0; i < c->nr_nets; i++)
+		net_gen(gen, &c->nets[i]);
 	kiln_json_gen_array_close(gen);
 
 	kiln_json_gen_key(gen, "vsock");

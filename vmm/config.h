@@ -13,6 +13,11 @@
 #define VMM_MAX_VCPUS	32
 #define VMM_MIN_MEM_MIB 64
 #define VMM_MAX_DRIVES	16
+/* virtio-mmio slots (MACHINE_VIRTIO_MAX): drives, network interfaces and
+ * vsock together must fit. */
+#define VMM_MAX_VIRTIO	   16
+#define VMM_MAX_NET_IFACES 8
+#define VMM_MAC_LEN	   6
 
 struct machine_config {
 	uint32_t vcpu_count;   /* 1..VMM_MAX_VCPUS, default 1 */
@@ -43,6 +48,14 @@ struct vsock_config {
 	char *uds_path;
 };
 
+/* Firecracker's NetworkInterface: a tap the VMM opens at InstanceStart. */
+struct net_iface_config {
+	char *iface_id;
+	char *host_dev_name; /* the tap's name, < IFNAMSIZ bytes */
+	bool has_mac;	     /* no guest_mac: the guest picks its own MAC */
+	uint8_t guest_mac[VMM_MAC_LEN];
+};
+
 struct logger_config {
 	bool present;
 	char *log_path;
@@ -62,6 +75,8 @@ struct vmm_config {
 	struct boot_source_config boot;
 	struct drive_config drives[VMM_MAX_DRIVES];
 	unsigned int nr_drives;
+	struct net_iface_config nets[VMM_MAX_NET_IFACES];
+	unsigned int nr_nets;
 	struct vsock_config vsock;
 	struct logger_config logger;
 	struct metrics_config metrics;
@@ -75,7 +90,8 @@ void vmm_config_release(struct vmm_config *c);
 struct drive_config *vmm_config_drive(struct vmm_config *c, const char *drive_id);
 
 /* --config-file: the same JSON `GET /vm/config` returns ("boot-source",
- * "drives", "machine-config", "vsock", "logger", "metrics"; other
+ * "drives", "machine-config", "network-interfaces", "vsock", "logger",
+ * "metrics"; other
  * Firecracker sections are accepted only when null or empty). Errors name
  * the JSON path. c must be initialised; it is replaced as a whole on success
  * and left untouched on failure. */
@@ -114,6 +130,19 @@ int vmm_config_set_drive(struct vmm_config *c, const kiln_json_t *obj, const cha
  * accept the new file first. */
 int vmm_config_check_drive_patch(const struct vmm_config *c, const kiln_json_t *obj,
 				 const char *path_id, const char **path_on_host, kiln_error_t *err);
+/* PUT /network-interfaces/{id}: adds or replaces an interface. path_id as
+ * for drives. host_dev_name and guest_mac must be unique among the
+ * interfaces; rx_rate_limiter / tx_rate_limiter are refused (not
+ * implemented). */
+int vmm_config_set_net(struct vmm_config *c, const kiln_json_t *obj, const char *path_id,
+		       kiln_error_t *err);
+/* The interface with this id, or NULL. */
+struct net_iface_config *vmm_config_net(struct vmm_config *c, const char *iface_id);
+/* Parses "aa:bb:cc:dd:ee:ff" (hex digits of either case). Returns false
+ * for anything else. */
+bool vmm_config_mac_parse(const char *s, uint8_t mac[VMM_MAC_LEN]);
+/* virtio-mmio devices the configuration needs (drives, interfaces, vsock). */
+unsigned int vmm_config_virtio_count(const struct vmm_config *c);
 int vmm_config_set_vsock(struct vmm_config *c, const kiln_json_t *obj, kiln_error_t *err);
 int vmm_config_set_logger(struct vmm_config *c, const kiln_json_t *obj, kiln_error_t *err);
 int vmm_config_set_metrics(struct vmm_config *c, const kiln_json_t *obj, kiln_error_t *err);

@@ -16,6 +16,7 @@
 #include "vmm/devices/i8042.h"
 #include "vmm/devices/serial.h"
 #include "vmm/virtio/blk.h"
+#include "vmm/virtio/net.h"
 #include "vmm/virtio/vsock.h"
 #include "vmm/vm.h"
 #include "vmm/vmm.h"
@@ -145,7 +146,46 @@ int vmm_init(struct vmm *v, int console_in, int console_out, kiln_error_t *err)
 	return r;
 }
 
-static int vmm_add_devices(struct vmm *v, const struct vmm_config *cfg, kiln_error_t *err)
+_Static_assert(VMM_MAX_VIRTIO == MACHINE_VIRTIO_MAX, "virtio-mmio slot counts differ");
+
+static void tap_fds_close(int *fds, unsigned int n)
+{
+	for (unsigned int i = 0; i < n; i++) {
+		if (fds[i] >= 0)
+			close(fds[i]);
+		fds[i] = -1;
+	}
+}
+
+/* Everything that can fail for reasons outside the VMM, before any of the
+ * VM exists, so that a failed InstanceStart leaves nothing behind and can
+ * be retried: the slot count and the taps. */
+static int vmm_boot_prepare(const struct vmm_config *cfg, int *tap_fds, kiln_error_t *err)
+{
+	unsigned int need = vmm_config_virtio_count(cfg);
+
+	for (unsigned int i = 0; i < VMM_MAX_NET_IFACES; i++)
+		tap_fds[i] = -1;
+	if (need > MACHINE_VIRTIO_MAX)
+		return kiln_error_make(err, 0,
+				       "%u drives, %u network interfaces and %s vsock need %u "
+				       "virtio-mmio devices; the machine has %d",
+				       cfg->nr_drives, cfg->nr_nets,
+				       cfg->vsock.present ? "a" : "no", need, MACHINE_VIRTIO_MAX);
+	for (unsigned int i = 0; i < VMM_MAX_NET_IFACES; i++)
+		tap_fds[i] = -1;
+	for (unsigned int i = 0; i < cfg->nr_nets; i++) {
+		if (virtio_net_tap_open(cfg->nets[i].iface_id, cfg->nets[i].host_dev_name,
+					&tap_fds[i], err) < 0) {
+			tap_fds_close(tap_fds, i);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static int vmm_add_devices(struct vmm *v, const struct vmm_config *cfg, int *tap_fds,
+			   kiln_error_t *err)
 {
 	int r;
 
@@ -163,6 +203,14 @@ static int vmm_add_devices(struct vmm *v, const struct vmm_config *cfg, kiln_err
 	}
 	if (r == 0 && cfg->vsock.present)
 		r = virtio_vsock_create(&v->m, &cfg->vsock, &v->vsock, err);
+	for (unsigned int i = 0; r == 0 && i < cfg->nr_nets; i++) {
+		int fd = tap_fds[i];
+
+		tap_fds[i] = -1; /* the device owns it from here, also on failure */
+		r = virtio_net_create(&v->m, &cfg->nets[i], fd, &v->net[i], err);
+		if (r == 0)
+			v->nr_net++;
+	}
 	return r;
 }
 
@@ -192,21 +240,26 @@ static int vmm_boot_once(struct vmm *v, const struct vmm_config *cfg, kiln_error
 	struct boot_entry entry;
 	struct linux_boot lb;
 	struct timespec instance_start;
+	int tap_fds[VMM_MAX_NET_IFACES];
 	uint64_t rsdp = 0;
 	int r;
 
 	clock_gettime(CLOCK_MONOTONIC, &instance_start);
 	if (cfg->boot.kernel_image_path == NULL)
 		return kiln_error_make(err, 0, "no kernel: set boot-source.kernel_image_path");
+	/* The configuration's own problems first, whatever the host. */
+	r = vmm_boot_prepare(cfg, tap_fds, err);
+	if (r < 0)
+		return r;
 	r = kiln_kvm_check_bootable(v->pvm_guest_kernel, "start kiln-vmm with --pvm-guest-kernel",
 				    err);
-	if (r < 0)
-		return r;
-	v->m.nr_vcpus = cfg->machine.vcpu_count;
-	r = vm_create(&v->m, (uint64_t)cfg->machine.mem_size_mib << 20, err);
-	if (r < 0)
-		return r;
-	r = vmm_add_devices(v, cfg, err);
+	if (r == 0) {
+		v->m.nr_vcpus = cfg->machine.vcpu_count;
+		r = vm_create(&v->m, (uint64_t)cfg->machine.mem_size_mib << 20, err);
+	}
+	if (r == 0)
+		r = vmm_add_devices(v, cfg, tap_fds, err);
+	tap_fds_close(tap_fds, cfg->nr_nets);
 	if (r < 0)
 		return r;
 	/* Guest-boot-time counts from InstanceStart, as Firecracker's does:
@@ -365,6 +418,9 @@ void vmm_release(struct vmm *v)
 	}
 	virtio_vsock_free(v->vsock);
 	v->vsock = NULL;
+	for (unsigned int i = 0; i < v->nr_net; i++)
+		virtio_net_free(v->net[i]);
+	v->nr_net = 0;
 	serial_free(v->serial);
 	i8042_free(v->i8042);
 	boot_timer_free(v->boot_timer);

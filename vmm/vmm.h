@@ -18,6 +18,7 @@ struct i8042;
 struct boot_timer;
 struct virtio_blk;
 struct virtio_vsock;
+struct virtio_net;
 
 /* A function the API thread runs on the main thread (vmm_call). */
 typedef int (*vmm_call_fn)(struct vmm *v, void *arg, kiln_error_t *err);
@@ -38,6 +39,8 @@ struct vmm {
 	char *blk_ids[VMM_MAX_DRIVES];
 	unsigned int nr_blk;
 	struct virtio_vsock *vsock;
+	struct virtio_net *net[VMM_MAX_NET_IFACES];
+	unsigned int nr_net;
 
 	int console_in;	 /* guest console input, -1 for none */
 	int console_out; /* guest console output */

@@ -351,6 +351,57 @@ static int test_drives(void)
 	return TAP_PASS;
 }
 
+static int test_network_interfaces(void)
+{
+	fixture();
+	api_setup();
+	EXPECT(PUT, "/network-interfaces/eth0",
+	       "{\"iface_id\": \"eth0\", \"host_dev_name\": \"ktap0\", \"guest_mac\": "
+	       "\"06:00:0a:00:02:02\"}",
+	       204, "");
+	EXPECT(PUT, "/network-interfaces/eth1",
+	       "{\"iface_id\": \"eth1\", \"host_dev_name\": \"ktap1\"}", 204, "");
+	TAP_CHECK(api.config.nr_nets == 2);
+	EXPECT(GET, "/vm/config", NULL, 200,
+	       "\"network-interfaces\":[{\"iface_id\":\"eth0\",\"host_dev_name\":\"ktap0\","
+	       "\"guest_mac\":\"06:00:0a:00:02:02\"");
+	EXPECT(PUT, "/network-interfaces/eth2",
+	       "{\"iface_id\": \"eth3\", \"host_dev_name\": \"ktap2\"}", 400,
+	       "iface_id: \\\"eth3\\\" does not match the interface id \\\"eth2\\\" in the URL");
+	EXPECT(PUT, "/network-interfaces/eth2",
+	       "{\"iface_id\": \"eth2\", \"host_dev_name\": \"ktap1\"}", 400,
+	       "host_dev_name: \\\"ktap1\\\" is already used by interface \\\"eth1\\\"");
+	EXPECT(PUT, "/network-interfaces/eth2",
+	       "{\"iface_id\": \"eth2\", \"host_dev_name\": \"ktap2\", \"guest_mac\": \"xx\"}", 400,
+	       "guest_mac: \\\"xx\\\" is not a MAC address");
+	EXPECT(PUT, "/network-interfaces/eth2",
+	       "{\"iface_id\": \"eth2\", \"host_dev_name\": \"ktap2\", \"rx_rate_limiter\": "
+	       "{\"bandwidth\": {\"size\": 1, \"refill_time\": 1}}}",
+	       400, "rx_rate_limiter: rate limiters are not supported by kiln-vmm");
+	EXPECT(PUT, "/network-interfaces/eth2",
+	       "{\"iface_id\": \"eth2\", \"host_dev_name\": \"ktap2\", \"queues\": 2}", 400,
+	       "queues: unknown field");
+	EXPECT(PUT, "/network-interfaces/eth-2", "{}", 400,
+	       "interface id \\\"eth-2\\\" in the URL is invalid");
+	EXPECT(PUT, "/network-interfaces/eth2", NULL, 400, "request body is missing");
+	EXPECT(PATCH, "/network-interfaces/eth0", "{\"iface_id\": \"eth0\"}", 400,
+	       "network interface \\\"eth0\\\": PATCH only updates rate limiters, which "
+	       "kiln-vmm does not support");
+	EXPECT(GET, "/network-interfaces/eth0", NULL, 405, "allowed: PUT, PATCH");
+	TAP_CHECK(api.config.nr_nets == 2);
+
+	/* Pre-boot only. */
+	TAP_CHECK(start_vm() == TAP_PASS);
+	EXPECT(PUT, "/network-interfaces/eth2",
+	       "{\"iface_id\": \"eth2\", \"host_dev_name\": \"ktap2\"}", 400,
+	       "not supported after starting the microVM");
+	EXPECT(PATCH, "/network-interfaces/eth0", "{\"iface_id\": \"eth0\"}", 400,
+	       "PATCH only updates rate limiters");
+	TAP_CHECK(api.config.nr_nets == 2);
+	vmm_api_release(&api);
+	return TAP_PASS;
+}
+
 static int test_vsock_logger_metrics(void)
 {
 	api_setup();
@@ -407,8 +458,6 @@ static int test_routing(void)
 		http_response_release(&resp);
 	}
 	/* Firecracker resources kiln-vmm does not have say so. */
-	EXPECT(PUT, "/network-interfaces/eth0", "{}", 400,
-	       "/network-interfaces/eth0: not supported by kiln-vmm");
 	EXPECT(PUT, "/balloon", "{}", 400, "/balloon: not supported");
 	EXPECT(GET, "/mmds", NULL, 400, "not supported");
 	EXPECT(PUT, "/snapshot/create", "{}", 400, "not supported");
@@ -863,9 +912,9 @@ static int test_server_start_error(void)
 }
 
 TAP_MAIN(TAP_TEST(test_instance_info_and_version), TAP_TEST(test_machine_config),
-	 TAP_TEST(test_boot_source), TAP_TEST(test_drives), TAP_TEST(test_vsock_logger_metrics),
-	 TAP_TEST(test_bodies), TAP_TEST(test_routing), TAP_TEST(test_actions),
-	 TAP_TEST(test_post_boot_rules), TAP_TEST(test_vm_state),
+	 TAP_TEST(test_boot_source), TAP_TEST(test_drives), TAP_TEST(test_network_interfaces),
+	 TAP_TEST(test_vsock_logger_metrics), TAP_TEST(test_bodies), TAP_TEST(test_routing),
+	 TAP_TEST(test_actions), TAP_TEST(test_post_boot_rules), TAP_TEST(test_vm_state),
 	 TAP_TEST(test_instance_start_failure), TAP_TEST(test_missing_backend),
 	 TAP_TEST(test_vm_config_round_trip), TAP_TEST(test_server),
 	 TAP_TEST(test_server_start_error))

@@ -98,7 +98,10 @@ static char *full_config(void)
 	    " \"logger\": {\"log_path\": \"/tmp/fc.log\", \"level\": \"debug\", "
 	    "\"show_level\": true},"
 	    " \"metrics\": {\"metrics_path\": \"/tmp/m.fifo\"},"
-	    " \"network-interfaces\": [], \"balloon\": null, \"mmds-config\": null, "
+	    " \"network-interfaces\": [{\"iface_id\": \"eth0\", \"host_dev_name\": \"ktap0\", "
+	    "\"guest_mac\": \"06:00:AC:10:00:02\", \"rx_rate_limiter\": null},"
+	    " {\"iface_id\": \"eth1\", \"host_dev_name\": \"ktap1\"}], \"balloon\": null, "
+	    "\"mmds-config\": null, "
 	    "\"entropy\": {}}",
 	    kernel, initrd, disk1, disk0);
 }
@@ -159,6 +162,14 @@ static int test_parse_full(void)
 	TAP_CHECK(c.logger.show_level && !c.logger.show_log_origin);
 	TAP_CHECK(c.metrics.present);
 	TAP_CHECK_STR(c.metrics.metrics_path, "/tmp/m.fifo");
+	TAP_CHECK(c.nr_nets == 2);
+	TAP_CHECK_STR(c.nets[0].iface_id, "eth0");
+	TAP_CHECK_STR(c.nets[0].host_dev_name, "ktap0");
+	TAP_CHECK(c.nets[0].has_mac);
+	TAP_CHECK(memcmp(c.nets[0].guest_mac, "\x06\x00\xac\x10\x00\x02", 6) == 0);
+	TAP_CHECK(vmm_config_net(&c, "eth1") == &c.nets[1] && !c.nets[1].has_mac);
+	TAP_CHECK(vmm_config_net(&c, "eth2") == NULL);
+	TAP_CHECK(vmm_config_virtio_count(&c) == 5);
 	vmm_config_release(&c);
 	return TAP_PASS;
 }
@@ -189,7 +200,10 @@ static int test_round_trip(void)
 			 "\"machine-config\":{\"vcpu_count\":2,\"mem_size_mib\":512,"
 			 "\"smt\":true,\"track_dirty_pages\":true,\"huge_pages\":\"None\"}") !=
 		  NULL);
-	TAP_CHECK(strstr(out1, "\"network-interfaces\":[]") != NULL);
+	TAP_CHECK(strstr(out1, "\"network-interfaces\":[{\"iface_id\":\"eth0\",\"host_dev_name\":"
+			       "\"ktap0\",\"guest_mac\":\"06:00:ac:10:00:02\",\"rx_rate_limiter\":"
+			       "null,\"tx_rate_limiter\":null},{\"iface_id\":\"eth1\",\"host_dev_"
+			       "name\":\"ktap1\",\"guest_mac\":null,") != NULL);
 	TAP_CHECK(strstr(out1, "\"balloon\":null") != NULL);
 	TAP_CHECK(strstr(out1, "\"rate_limiter\":null") != NULL);
 	vmm_config_release(&c);
@@ -201,6 +215,7 @@ static int test_round_trip(void)
 	out1 = vmm_config_to_json(&c);
 	TAP_CHECK(strstr(out1, "\"boot-source\":null") != NULL);
 	TAP_CHECK(strstr(out1, "\"drives\":[]") != NULL);
+	TAP_CHECK(strstr(out1, "\"network-interfaces\":[]") != NULL);
 	TAP_CHECK(vmm_config_parse(&c, out1, strlen(out1), &err) == 0);
 	free(out2);
 	out2 = vmm_config_to_json(&c);
@@ -260,7 +275,8 @@ static int test_parse_errors_name_paths(void)
 	CHECK_PARSE_FAILS("{\"metrics\": {\"metrics_path\": \"\"}}",
 			  "metrics.metrics_path: must not be empty");
 	CHECK_PARSE_FAILS("{\"network-interfaces\": [{\"iface_id\": \"eth0\"}]}",
-			  "network-interfaces: not supported by kiln-vmm");
+			  "network-interfaces[0].host_dev_name: missing required field");
+	CHECK_PARSE_FAILS("{\"network-interfaces\": {}}", "network-interfaces: ");
 	CHECK_PARSE_FAILS("{\"balloon\": {\"amount_mib\": 1}}", "balloon: not supported");
 	CHECK_PARSE_FAILS("{\"boot_source\": {}}", "boot_source: unknown section");
 	CHECK_PARSE_FAILS("[]", "must be a JSON object, not array");
@@ -622,6 +638,141 @@ static int test_vsock_logger_metrics(void)
 	return TAP_PASS;
 }
 
+static int set_net(struct vmm_config *c, const char *path_id, kiln_error_t *err, const char *body)
+{
+	kiln_json_t *doc = json(body);
+	int r = vmm_config_set_net(c, doc, path_id, err);
+
+	kiln_json_free(doc);
+	return r;
+}
+
+#define NET_FAILS(c, id, body, want)                                                               \
+	do {                                                                                       \
+		cleanup_error kiln_error_t e_ = NULL;                                              \
+		TAP_CHECK(set_net((c), (id), &e_, (body)) < 0);                                    \
+		TAP_CHECK_STR(e_->msg, (want));                                                    \
+	} while (0)
+
+static int test_mac_parse(void)
+{
+	uint8_t mac[6] = {1, 2, 3, 4, 5, 6};
+
+	TAP_CHECK(vmm_config_mac_parse("aa:BB:0c:d0:e1:ff", mac));
+	TAP_CHECK(memcmp(mac, "\xaa\xbb\x0c\xd0\xe1\xff", 6) == 0);
+	TAP_CHECK(vmm_config_mac_parse("00:00:00:00:00:00", mac));
+	TAP_CHECK(memcmp(mac, "\0\0\0\0\0\0", 6) == 0);
+	/* Failures leave mac alone. */
+	mac[0] = 7;
+	TAP_CHECK(!vmm_config_mac_parse("aa:bb:cc:dd:ee", mac));
+	TAP_CHECK(!vmm_config_mac_parse("aa:bb:cc:dd:ee:ff:", mac));
+	TAP_CHECK(!vmm_config_mac_parse("aa:bb:cc:dd:ee:f", mac));
+	TAP_CHECK(!vmm_config_mac_parse("aa-bb-cc-dd-ee-ff", mac));
+	TAP_CHECK(!vmm_config_mac_parse("aa:bb:cc:dd:ee:fg", mac));
+	TAP_CHECK(!vmm_config_mac_parse("a:bb:cc:dd:ee:fff", mac));
+	TAP_CHECK(!vmm_config_mac_parse("", mac));
+	TAP_CHECK(mac[0] == 7);
+	return TAP_PASS;
+}
+
+static int test_net_ifaces(void)
+{
+	cleanup_error kiln_error_t err = NULL;
+	struct vmm_config c;
+
+	vmm_config_init(&c);
+	TAP_CHECK(set_net(&c, "eth0", &err,
+			  "{\"iface_id\": \"eth0\", \"host_dev_name\": \"tap0\", "
+			  "\"guest_mac\": \"02:00:00:00:00:01\"}") == 0);
+	TAP_CHECK(c.nr_nets == 1 && c.nets[0].has_mac && c.nets[0].guest_mac[5] == 1);
+	/* Replacing keeps the count; a null MAC is no MAC. */
+	TAP_CHECK(set_net(&c, "eth0", &err,
+			  "{\"iface_id\": \"eth0\", \"host_dev_name\": \"tap0\", "
+			  "\"guest_mac\": null, \"rx_rate_limiter\": null, \"tx_rate_limiter\": "
+			  "null}") == 0);
+	TAP_CHECK(c.nr_nets == 1 && !c.nets[0].has_mac);
+	TAP_CHECK(set_net(&c, NULL, &err,
+			  "{\"iface_id\": \"eth1\", \"host_dev_name\": \"tap1\", "
+			  "\"guest_mac\": \"02:00:00:00:00:02\"}") == 0);
+	TAP_CHECK(c.nr_nets == 2);
+
+	NET_FAILS(&c, "eth2", "{\"iface_id\": \"eth3\", \"host_dev_name\": \"tap2\"}",
+		  "iface_id: \"eth3\" does not match the interface id \"eth2\" in the URL");
+	NET_FAILS(&c, NULL, "{\"iface_id\": \"eth-2\", \"host_dev_name\": \"tap2\"}",
+		  "iface_id: \"eth-2\" is invalid (1..64 letters, digits or '_')");
+	NET_FAILS(&c, NULL, "{\"host_dev_name\": \"tap2\"}", "iface_id: missing required field");
+	NET_FAILS(&c, NULL, "{\"iface_id\": \"eth2\"}", "host_dev_name: missing required field");
+	NET_FAILS(&c, NULL, "{\"iface_id\": \"eth2\", \"host_dev_name\": \"\"}",
+		  "host_dev_name: must not be empty");
+	NET_FAILS(&c, NULL, "{\"iface_id\": \"eth2\", \"host_dev_name\": \"a234567890123456\"}",
+		  "host_dev_name: \"a234567890123456\" is longer than 15 bytes (an interface "
+		  "name)");
+	NET_FAILS(&c, NULL, "{\"iface_id\": \"eth2\", \"host_dev_name\": \"a/b\"}",
+		  "host_dev_name: \"a/b\" is not a valid interface name");
+	NET_FAILS(&c, NULL, "{\"iface_id\": \"eth2\", \"host_dev_name\": \"tap1\"}",
+		  "host_dev_name: \"tap1\" is already used by interface \"eth1\"");
+	NET_FAILS(&c, NULL,
+		  "{\"iface_id\": \"eth2\", \"host_dev_name\": \"tap2\", \"guest_mac\": "
+		  "\"02:00:00:00:00:02\"}",
+		  "guest_mac: the address is already used by interface \"eth1\"");
+	NET_FAILS(&c, NULL,
+		  "{\"iface_id\": \"eth2\", \"host_dev_name\": \"tap2\", \"guest_mac\": "
+		  "\"02:00:00:00:00\"}",
+		  "guest_mac: \"02:00:00:00:00\" is not a MAC address like \"06:00:ac:10:00:02\"");
+	NET_FAILS(&c, NULL,
+		  "{\"iface_id\": \"eth2\", \"host_dev_name\": \"tap2\", \"guest_mac\": "
+		  "\"01:00:5e:00:00:01\"}",
+		  "guest_mac: \"01:00:5e:00:00:01\" is a multicast address (the first octet is "
+		  "odd)");
+	NET_FAILS(&c, NULL,
+		  "{\"iface_id\": \"eth2\", \"host_dev_name\": \"tap2\", \"guest_mac\": "
+		  "\"00:00:00:00:00:00\"}",
+		  "guest_mac: \"00:00:00:00:00:00\" is the all-zero address");
+	NET_FAILS(&c, NULL,
+		  "{\"iface_id\": \"eth2\", \"host_dev_name\": \"tap2\", \"guest_mac\": 7}",
+		  "guest_mac: expected string");
+	NET_FAILS(&c, NULL,
+		  "{\"iface_id\": \"eth2\", \"host_dev_name\": \"tap2\", \"rx_rate_limiter\": "
+		  "{\"bandwidth\": {\"size\": 1, \"refill_time\": 1}}}",
+		  "rx_rate_limiter: rate limiters are not supported by kiln-vmm (must be null or "
+		  "absent)");
+	NET_FAILS(&c, NULL,
+		  "{\"iface_id\": \"eth2\", \"host_dev_name\": \"tap2\", \"tx_rate_limiter\": "
+		  "{}}",
+		  "tx_rate_limiter: rate limiters are not supported by kiln-vmm (must be null or "
+		  "absent)");
+	NET_FAILS(&c, NULL, "{\"iface_id\": \"eth2\", \"host_dev_name\": \"tap2\", \"mtu\": 1500}",
+		  "mtu: unknown field (expected one of: iface_id, host_dev_name, guest_mac, "
+		  "rx_rate_limiter, tx_rate_limiter)");
+	/* Nothing above changed the configuration. */
+	TAP_CHECK(c.nr_nets == 2);
+	TAP_CHECK_STR(c.nets[1].host_dev_name, "tap1");
+	vmm_config_release(&c);
+
+	/* The interface limit, and the virtio-mmio slots drives share. */
+	vmm_config_init(&c);
+	for (int i = 0; i <= VMM_MAX_NET_IFACES; i++) {
+		cleanup_free char *s =
+		    xasprintf("{\"iface_id\": \"n%d\", \"host_dev_name\": \"tap%d\"}", i, i);
+		int r = set_net(&c, NULL, &err, s);
+
+		TAP_CHECK((r == 0) == (i < VMM_MAX_NET_IFACES));
+	}
+	TAP_CHECK_STR(err->msg, "iface_id: cannot add \"n8\": at most 8 network interfaces are "
+				"supported");
+	kiln_error_free(&err);
+	vmm_config_release(&c);
+	vmm_config_init(&c);
+	c.nr_drives = VMM_MAX_VIRTIO - 1; /* counted, not used */
+	TAP_CHECK(set_net(&c, NULL, &err, "{\"iface_id\": \"a\", \"host_dev_name\": \"t\"}") == 0);
+	NET_FAILS(&c, NULL, "{\"iface_id\": \"b\", \"host_dev_name\": \"u\"}",
+		  "iface_id: cannot add \"b\": drives, network interfaces and vsock would need "
+		  "more than 16 virtio-mmio devices");
+	c.nr_drives = 0;
+	vmm_config_release(&c);
+	return TAP_PASS;
+}
+
 static int test_id_valid(void)
 {
 	char long_id[VMM_MAX_ID_LEN + 2];
@@ -646,4 +797,4 @@ TAP_MAIN(TAP_TEST(test_defaults), TAP_TEST(test_parse_full), TAP_TEST(test_round
 	 TAP_TEST(test_machine_put_patch), TAP_TEST(test_machine_to_json),
 	 TAP_TEST(test_boot_source), TAP_TEST(test_drives), TAP_TEST(test_too_many_drives),
 	 TAP_TEST(test_drive_patch_check), TAP_TEST(test_vsock_logger_metrics),
-	 TAP_TEST(test_id_valid))
+	 TAP_TEST(test_id_valid), TAP_TEST(test_mac_parse), TAP_TEST(test_net_ifaces))

@@ -8,7 +8,7 @@
  * and/or path" for both, we answer 404 for a path we do not know and 405
  * (with Allow) for a known path used with the wrong method, since that
  * tells a client more; paths Firecracker has but kiln-vmm does not
- * implement (/balloon, /network-interfaces/...) get 400 "not supported"
+ * implement (/balloon, /mmds, ...) get 400 "not supported"
  * rather than 404 so that the client learns why. */
 #include "vmm/api/api.h"
 
@@ -353,6 +353,45 @@ static void route_drive(struct vmm_api *api, const struct http_request *req, con
 		drive_patch(api, req, id, resp);
 }
 
+/* ---- network interfaces ---- */
+
+static void route_net(struct vmm_api *api, const struct http_request *req, const char *id,
+		      struct http_response *resp)
+{
+	cleanup_error kiln_error_t err = NULL;
+	cleanup_json kiln_json_t *doc = NULL;
+
+	if (!vmm_config_id_valid(id)) {
+		http_response_set_fault(resp, 400,
+					"interface id \"%.80s\" in the URL is invalid (1..%d "
+					"letters, digits or '_')",
+					id, VMM_MAX_ID_LEN);
+		return;
+	}
+	/* Firecracker's PATCH of an interface changes only its rate
+	 * limiters, which kiln-vmm does not have. */
+	if (req->method == HTTP_METHOD_PATCH) {
+		http_response_set_fault(
+		    resp, 400,
+		    "network interface \"%s\": PATCH only updates rate limiters, "
+		    "which kiln-vmm does not support",
+		    id);
+		return;
+	}
+	if (started(api)) {
+		http_response_set_fault(resp, 400, MSG_POST_BOOT);
+		return;
+	}
+	doc = body_parse(req, resp);
+	if (doc == NULL)
+		return;
+	if (vmm_config_set_net(&api->config, doc, id, &err) < 0) {
+		fault_from_error(resp, &err, NULL);
+		return;
+	}
+	no_content(resp);
+}
+
 /* ---- actions and VM state ---- */
 
 static int instance_start_locked(struct vmm_api *api, kiln_error_t *err)
@@ -499,6 +538,7 @@ static const struct route routes[] = {
     {"/machine-config", false, M_GET | M_PUT | M_PATCH, "GET, PUT, PATCH", route_machine_config},
     {"/boot-source", false, M_PUT, "PUT", route_boot_source},
     {"/drives/", true, M_PUT | M_PATCH, "PUT, PATCH", route_drive},
+    {"/network-interfaces/", true, M_PUT | M_PATCH, "PUT, PATCH", route_net},
     {"/vsock", false, M_PUT, "PUT", route_vsock},
     {"/logger", false, M_PUT, "PUT", route_logger},
     {"/metrics", false, M_PUT, "PUT", route_metrics},
@@ -520,7 +560,6 @@ static const char *const unsupported_paths[] = {
     "/hotplug/memory",
     "/mmds",
     "/mmds/config",
-    "/network-interfaces/",
     "/pmem/",
     "/serial",
     "/snapshot/create",
