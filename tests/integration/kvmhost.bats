@@ -20,7 +20,7 @@ teardown() {
 	fi
 }
 
-@test "kvmhost: /dev/kvm works inside, with this cwd, env and arguments" {
+@test "kvmhost: /dev/kvm works inside, with this cwd, env and arguments; modules load on demand" {
 	mkdir "$BATS_TEST_TMPDIR/here"
 	cd "$BATS_TEST_TMPDIR/here"
 	echo "from the host" >file
@@ -28,7 +28,8 @@ teardown() {
 	# stdout only: kvmhost/run may say on stderr that it waits for
 	# another emulated host
 	run --separate-stderr timeout 300 "$KVMHOST" --emulate -- sh -c \
-		'test -c /dev/kvm && echo ok; pwd; cat file; echo "$KVMHOST_TEST_VAR"; echo "$1|$2"' \
+		'test -c /dev/kvm && echo ok; pwd; cat file; echo "$KVMHOST_TEST_VAR"; echo "$1|$2"
+		 grep -c "^dummy " /proc/modules; ip link add kvmhost-dummy type dummy && grep -c "^dummy " /proc/modules' \
 		sh "two words" ""
 	[ "$status" -eq 0 ]
 	[ "${lines[0]}" = ok ]
@@ -36,6 +37,9 @@ teardown() {
 	[ "${lines[2]}" = "from the host" ]
 	[ "${lines[3]}" = "a 'quoted' \$value" ]
 	[ "${lines[4]}" = "two words|" ]
+	# a module the kernel asks for is loaded (here: dummy, for the link)
+	[ "${lines[5]}" = 0 ]
+	[ "${lines[6]}" = 1 ]
 }
 
 @test "kvmhost: exit status is the command's, stdout and stderr stay apart" {
