@@ -23,6 +23,7 @@
  */
 #include <endian.h>
 #include <errno.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -514,6 +515,21 @@ static void op_drain(struct input *in)
 	device_step(STEP_LOOP, 0, 0);
 }
 
+/* The tap goes away: end of file for the device's reads, or the other end
+ * closed (hang-up, writes that fail). */
+static void op_hangup(struct input *in)
+{
+	if (peer < 0)
+		return;
+	if (take8(in) & 1) {
+		shutdown(peer, SHUT_WR);
+	} else {
+		close(peer);
+		peer = -1;
+	}
+	device_step(STEP_LOOP, 0, 0);
+}
+
 /* A read of any offset and size: registers, the config space, beyond. */
 static void op_read(struct input *in)
 {
@@ -589,7 +605,8 @@ static void device_done(void)
 {
 	virtio_net_free(dev);
 	dev = NULL;
-	close(peer);
+	if (peer >= 0)
+		close(peer);
 	peer = -1;
 	evloop_release(&m.loop);
 }
@@ -601,6 +618,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (!once) {
 		kiln_log_init("fuzz_net", KILN_LOG_ERROR, KILN_LOG_TEXT, NULL, NULL);
+		/* As in the VMM: a write to a closed peer fails with EPIPE. */
+		signal(SIGPIPE, SIG_IGN);
 		ram = malloc(RAM_SIZE);
 		pkt = malloc(PKT_BUF);
 		if (ram == NULL || pkt == NULL)
@@ -619,7 +638,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		vg_driver_ok(&m, base);
 	}
 	for (unsigned int ops = 0; in.n > 0 && ops < MAX_OPS; ops++) {
-		switch (take8(&in) % 12) {
+		switch (take8(&in) % 13) {
 		case 0:
 			op_negotiate(&in);
 			break;
@@ -650,6 +669,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			break;
 		case 10:
 			op_read(&in);
+			break;
+		case 11:
+			op_hangup(&in);
 			break;
 		default:
 			if (take8(&in) & 1)
