@@ -33,6 +33,7 @@
 
 #include "common/log.h"
 #include "common/util.h"
+#include "tests/fuzz/fuzz_input.h"
 #include "tests/unit/virtio_guest.h"
 #include "vmm/virtio/net.h"
 
@@ -46,61 +47,6 @@
 #define MAX_OPS	     96
 #define PKT_BUF	     (256 * 1024)
 #define BIT(n)	     (1ULL << (n))
-
-#define FUZZ_ASSERT(c)                                                                             \
-	do {                                                                                       \
-		if (!(c)) {                                                                        \
-			fprintf(stderr, "%s:%d: %s\n", __FILE__, __LINE__, #c);                    \
-			abort();                                                                   \
-		}                                                                                  \
-	} while (0)
-
-struct input {
-	const uint8_t *p;
-	size_t n;
-};
-
-static bool take(struct input *in, void *out, size_t len)
-{
-	if (in->n < len)
-		return false;
-	memcpy(out, in->p, len);
-	in->p += len;
-	in->n -= len;
-	return true;
-}
-
-static uint8_t take8(struct input *in)
-{
-	uint8_t b = 0;
-
-	take(in, &b, 1);
-	return b;
-}
-
-static uint16_t take16(struct input *in)
-{
-	uint16_t v = 0;
-
-	take(in, &v, sizeof(v));
-	return v;
-}
-
-static uint32_t take32(struct input *in)
-{
-	uint32_t v = 0;
-
-	take(in, &v, sizeof(v));
-	return v;
-}
-
-static uint64_t take64(struct input *in)
-{
-	uint64_t v = 0;
-
-	take(in, &v, sizeof(v));
-	return v;
-}
 
 /* The driver's view of one queue, and what it knows of its chains. */
 struct hq {

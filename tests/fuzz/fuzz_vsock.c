@@ -25,6 +25,7 @@
 #include "common/io.h"
 #include "common/log.h"
 #include "common/util.h"
+#include "tests/fuzz/fuzz_input.h"
 #include "tests/unit/virtio_guest.h"
 #include "vmm/virtio/vsock.h"
 
@@ -35,45 +36,6 @@
 #define RX_BUF(k) (0x20000ULL + (k)*0x1000ULL)
 #define TX_BUF(k) (0x60000ULL + (k)*0x2000ULL)
 #define MAX_HOST  8
-
-#define FUZZ_ASSERT(c)                                                                             \
-	do {                                                                                       \
-		if (!(c)) {                                                                        \
-			fprintf(stderr, "%s:%d: %s\n", __FILE__, __LINE__, #c);                    \
-			abort();                                                                   \
-		}                                                                                  \
-	} while (0)
-
-struct input {
-	const uint8_t *p;
-	size_t n;
-};
-
-static bool take(struct input *in, void *out, size_t len)
-{
-	if (in->n < len)
-		return false;
-	memcpy(out, in->p, len);
-	in->p += len;
-	in->n -= len;
-	return true;
-}
-
-static uint8_t take8(struct input *in)
-{
-	uint8_t b = 0;
-
-	take(in, &b, 1);
-	return b;
-}
-
-static uint32_t take32(struct input *in)
-{
-	uint32_t v = 0;
-
-	take(in, &v, sizeof(v));
-	return v;
-}
 
 /* ---- the state machine ---- */
 
