@@ -197,13 +197,19 @@ static void route_vm_config(struct vmm_api *api, const struct http_request *req,
 /* ---- configuration sections ---- */
 
 typedef int (*section_set_fn)(struct vmm_config *c, const kiln_json_t *obj, kiln_error_t *err);
+/* The same for a resource with an id in the URL (a drive, an interface). */
+typedef int (*item_set_fn)(struct vmm_config *c, const kiln_json_t *obj, const char *path_id,
+			   kiln_error_t *err);
 
-/* PUT of a pre-boot-only section: state check, body, validator. */
-static void section_put(struct vmm_api *api, const struct http_request *req,
-			struct http_response *resp, section_set_fn set)
+/* PUT of something only settable before boot: state check, body, then
+ * set_item(id) or, without one, set. */
+static void put_before_boot(struct vmm_api *api, const struct http_request *req,
+			    struct http_response *resp, section_set_fn set, item_set_fn set_item,
+			    const char *id)
 {
 	cleanup_error kiln_error_t err = NULL;
 	cleanup_json kiln_json_t *doc = NULL;
+	int r;
 
 	if (started(api)) {
 		http_response_set_fault(resp, 400, MSG_POST_BOOT);
@@ -212,11 +218,31 @@ static void section_put(struct vmm_api *api, const struct http_request *req,
 	doc = body_parse(req, resp);
 	if (doc == NULL)
 		return;
-	if (set(&api->config, doc, &err) < 0) {
+	r = set_item ? set_item(&api->config, doc, id, &err) : set(&api->config, doc, &err);
+	if (r < 0) {
 		fault_from_error(resp, &err, NULL);
 		return;
 	}
 	no_content(resp);
+}
+
+/* PUT of a pre-boot-only section. */
+static void section_put(struct vmm_api *api, const struct http_request *req,
+			struct http_response *resp, section_set_fn set)
+{
+	put_before_boot(api, req, resp, set, NULL, NULL);
+}
+
+/* Whether the id in a resource's URL is valid; a 400 naming it if not. */
+static bool url_id_ok(struct http_response *resp, const char *what, const char *id)
+{
+	if (vmm_config_id_valid(id))
+		return true;
+	http_response_set_fault(resp, 400,
+				"%s id \"%.80s\" in the URL is invalid (1..%d letters, digits or "
+				"'_')",
+				what, id, VMM_MAX_ID_LEN);
+	return false;
 }
 
 static int machine_put(struct vmm_config *c, const kiln_json_t *obj, kiln_error_t *err)
@@ -287,26 +313,6 @@ static void route_metrics(struct vmm_api *api, const struct http_request *req, c
 
 /* ---- drives ---- */
 
-static void drive_put(struct vmm_api *api, const struct http_request *req, const char *id,
-		      struct http_response *resp)
-{
-	cleanup_error kiln_error_t err = NULL;
-	cleanup_json kiln_json_t *doc = NULL;
-
-	if (started(api)) {
-		http_response_set_fault(resp, 400, MSG_POST_BOOT);
-		return;
-	}
-	doc = body_parse(req, resp);
-	if (doc == NULL)
-		return;
-	if (vmm_config_set_drive(&api->config, doc, id, &err) < 0) {
-		fault_from_error(resp, &err, NULL);
-		return;
-	}
-	no_content(resp);
-}
-
 /* Before boot a PATCH only edits the configuration; after boot the running
  * device must switch files first (Firecracker's post-boot drive update). */
 static void drive_patch(struct vmm_api *api, const struct http_request *req, const char *id,
@@ -340,15 +346,10 @@ static void drive_patch(struct vmm_api *api, const struct http_request *req, con
 static void route_drive(struct vmm_api *api, const struct http_request *req, const char *id,
 			struct http_response *resp)
 {
-	if (!vmm_config_id_valid(id)) {
-		http_response_set_fault(resp, 400,
-					"drive id \"%.80s\" in the URL is invalid (1..%d letters, "
-					"digits or '_')",
-					id, VMM_MAX_ID_LEN);
+	if (!url_id_ok(resp, "drive", id))
 		return;
-	}
 	if (req->method == HTTP_METHOD_PUT)
-		drive_put(api, req, id, resp);
+		put_before_boot(api, req, resp, NULL, vmm_config_set_drive, id);
 	else
 		drive_patch(api, req, id, resp);
 }
@@ -358,16 +359,8 @@ static void route_drive(struct vmm_api *api, const struct http_request *req, con
 static void route_net(struct vmm_api *api, const struct http_request *req, const char *id,
 		      struct http_response *resp)
 {
-	cleanup_error kiln_error_t err = NULL;
-	cleanup_json kiln_json_t *doc = NULL;
-
-	if (!vmm_config_id_valid(id)) {
-		http_response_set_fault(resp, 400,
-					"interface id \"%.80s\" in the URL is invalid (1..%d "
-					"letters, digits or '_')",
-					id, VMM_MAX_ID_LEN);
+	if (!url_id_ok(resp, "interface", id))
 		return;
-	}
 	/* Firecracker's PATCH of an interface changes only its rate
 	 * limiters, which kiln-vmm does not have. */
 	if (req->method == HTTP_METHOD_PATCH) {
@@ -378,18 +371,7 @@ static void route_net(struct vmm_api *api, const struct http_request *req, const
 		    id);
 		return;
 	}
-	if (started(api)) {
-		http_response_set_fault(resp, 400, MSG_POST_BOOT);
-		return;
-	}
-	doc = body_parse(req, resp);
-	if (doc == NULL)
-		return;
-	if (vmm_config_set_net(&api->config, doc, id, &err) < 0) {
-		fault_from_error(resp, &err, NULL);
-		return;
-	}
-	no_content(resp);
+	put_before_boot(api, req, resp, NULL, vmm_config_set_net, id);
 }
 
 /* ---- actions and VM state ---- */
