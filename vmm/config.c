@@ -743,6 +743,23 @@ static int unsupported_section(const kiln_json_t *node, kiln_error_t *err)
 			       path);
 }
 
+/* A --config-file array of items (drives, interfaces): each as if PUT
+ * with no id in a URL. */
+static int array_apply(struct vmm_config *c, const kiln_json_t *node,
+		       int (*set)(struct vmm_config *, const kiln_json_t *, const char *,
+				  kiln_error_t *),
+		       kiln_error_t *err)
+{
+	const kiln_json_t *arr = NULL;
+
+	if (kiln_json_get_array(node, "", &arr, err) < 0)
+		return -1;
+	for (size_t i = 0; i < kiln_json_array_len(arr); i++)
+		if (set(c, kiln_json_array_get(arr, i), NULL, err) < 0)
+			return -1;
+	return 0;
+}
+
 static int section_apply(struct vmm_config *c, const char *key, const kiln_json_t *node,
 			 kiln_error_t *err)
 {
@@ -758,26 +775,10 @@ static int section_apply(struct vmm_config *c, const char *key, const kiln_json_
 		return vmm_config_set_logger(c, node, err);
 	if (streq(key, "metrics"))
 		return vmm_config_set_metrics(c, node, err);
-	if (streq(key, "network-interfaces")) {
-		const kiln_json_t *arr = NULL;
-
-		if (kiln_json_get_array(node, "", &arr, err) < 0)
-			return -1;
-		for (size_t i = 0; i < kiln_json_array_len(arr); i++)
-			if (vmm_config_set_net(c, kiln_json_array_get(arr, i), NULL, err) < 0)
-				return -1;
-		return 0;
-	}
-	if (streq(key, "drives")) {
-		const kiln_json_t *arr = NULL;
-
-		if (kiln_json_get_array(node, "", &arr, err) < 0)
-			return -1;
-		for (size_t i = 0; i < kiln_json_array_len(arr); i++)
-			if (vmm_config_set_drive(c, kiln_json_array_get(arr, i), NULL, err) < 0)
-				return -1;
-		return 0;
-	}
+	if (streq(key, "network-interfaces"))
+		return array_apply(c, node, vmm_config_set_net, err);
+	if (streq(key, "drives"))
+		return array_apply(c, node, vmm_config_set_drive, err);
 	if (key_allowed(key, unsupported_sections))
 		return unsupported_section(node, err);
 	return kiln_error_make(err, 0,
