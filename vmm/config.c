@@ -351,16 +351,18 @@ int vmm_config_set_boot_source(struct vmm_config *c, const kiln_json_t *obj, kil
 
 /* ---- drives ---- */
 
-static int drive_id_check(const kiln_json_t *obj, const char *id, const char *path_id,
-			  kiln_error_t *err)
+/* A resource's id (the body's field key): valid, and the one in the URL
+ * (path_id, NULL for --config-file). what names the resource. */
+static int item_id_check(const kiln_json_t *obj, const char *key, const char *what, const char *id,
+			 const char *path_id, kiln_error_t *err)
 {
 	if (!vmm_config_id_valid(id))
-		return field_error(err, 0, obj, "drive_id",
+		return field_error(err, 0, obj, key,
 				   "\"%.80s\" is invalid (1..%d letters, digits or '_')", id,
 				   VMM_MAX_ID_LEN);
 	if (path_id != NULL && !streq(id, path_id))
-		return field_error(err, 0, obj, "drive_id",
-				   "\"%s\" does not match the drive id \"%s\" in the URL", id,
+		return field_error(err, 0, obj, key,
+				   "\"%s\" does not match the %s id \"%s\" in the URL", id, what,
 				   path_id);
 	return 0;
 }
@@ -397,7 +399,7 @@ int vmm_config_set_drive(struct vmm_config *c, const kiln_json_t *obj, const cha
 	if (object_check(obj, err) < 0 || fields_check(obj, fields, err) < 0)
 		return -1;
 	if (required_string(obj, "drive_id", &id, err) < 0 ||
-	    drive_id_check(obj, id, path_id, err) < 0)
+	    item_id_check(obj, "drive_id", "drive", id, path_id, err) < 0)
 		return -1;
 	/* socket selects vhost-user-block, which kiln-vmm does not have; say
 	 * so before complaining that path_on_host is missing. */
@@ -459,7 +461,7 @@ int vmm_config_check_drive_patch(const struct vmm_config *c, const kiln_json_t *
 	if (object_check(obj, err) < 0 || fields_check(obj, fields, err) < 0)
 		return -1;
 	if (required_string(obj, "drive_id", &id, err) < 0 ||
-	    drive_id_check(obj, id, path_id, err) < 0 ||
+	    item_id_check(obj, "drive_id", "drive", id, path_id, err) < 0 ||
 	    unsupported_member(obj, "rate_limiter", err) < 0)
 		return -1;
 	for (unsigned int i = 0; i < c->nr_drives; i++)
@@ -577,16 +579,9 @@ int vmm_config_set_net(struct vmm_config *c, const kiln_json_t *obj, const char 
 
 	if (object_check(obj, err) < 0 || fields_check(obj, fields, err) < 0)
 		return -1;
-	if (required_string(obj, "iface_id", &id, err) < 0)
+	if (required_string(obj, "iface_id", &id, err) < 0 ||
+	    item_id_check(obj, "iface_id", "interface", id, path_id, err) < 0)
 		return -1;
-	if (!vmm_config_id_valid(id))
-		return field_error(err, 0, obj, "iface_id",
-				   "\"%.80s\" is invalid (1..%d letters, digits or '_')", id,
-				   VMM_MAX_ID_LEN);
-	if (path_id != NULL && !streq(id, path_id))
-		return field_error(err, 0, obj, "iface_id",
-				   "\"%s\" does not match the interface id \"%s\" in the URL", id,
-				   path_id);
 	for (int i = 0; i < 2; i++) {
 		const char *key = i == 0 ? "rx_rate_limiter" : "tx_rate_limiter";
 		const kiln_json_t *rl = kiln_json_get(obj, key);
