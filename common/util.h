@@ -28,6 +28,18 @@ static inline int streq(const char *a, const char *b)
 	return strcmp(a, b) == 0;
 }
 
+/* The value of hexadecimal digit c (either case), or -1. */
+static inline int kiln_hex_digit(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
 /* Returns the pointer and leaves NULL behind, so a cleanup_* variable can
  * hand its object to the caller (systemd's TAKE_PTR). */
 #define TAKE_PTR(p)                                                                                \

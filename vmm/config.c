@@ -492,17 +492,6 @@ unsigned int vmm_config_virtio_count(const struct vmm_config *c)
 	return c->nr_drives + c->nr_nets + (c->vsock.present ? 1 : 0);
 }
 
-static int hex_digit(char ch)
-{
-	if (ch >= '0' && ch <= '9')
-		return ch - '0';
-	if (ch >= 'a' && ch <= 'f')
-		return ch - 'a' + 10;
-	if (ch >= 'A' && ch <= 'F')
-		return ch - 'A' + 10;
-	return -1;
-}
-
 bool vmm_config_mac_parse(const char *s, uint8_t mac[VMM_MAC_LEN])
 {
 	uint8_t out[VMM_MAC_LEN];
@@ -510,7 +499,7 @@ bool vmm_config_mac_parse(const char *s, uint8_t mac[VMM_MAC_LEN])
 	if (strlen(s) != 3 * VMM_MAC_LEN - 1)
 		return false;
 	for (size_t i = 0; i < VMM_MAC_LEN; i++) {
-		int hi = hex_digit(s[3 * i]), lo = hex_digit(s[3 * i + 1]);
+		int hi = kiln_hex_digit(s[3 * i]), lo = kiln_hex_digit(s[3 * i + 1]);
 
 		if (hi < 0 || lo < 0 || (i < VMM_MAC_LEN - 1 && s[3 * i + 2] != ':'))
 			return false;

@@ -497,16 +497,6 @@ static int cmd_simple(int argc, char **argv, enum proto_method m)
 	return 0;
 }
 
-static int hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	c = tolower(c);
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
-
 static int cmd_raw(int argc, char **argv)
 {
 	cleanup_free char *data = NULL;
@@ -532,8 +522,8 @@ static int cmd_raw(int argc, char **argv)
 
 			if (isspace((unsigned char)*h))
 				continue;
-			hi = hexval(h[0]);
-			lo = h[1] ? hexval(h[1]) : -1;
+			hi = kiln_hex_digit(h[0]);
+			lo = h[1] ? kiln_hex_digit(h[1]) : -1;
 			if (hi < 0 || lo < 0)
 				die("raw: bad hex at \"%.8s\"", h);
 			data[len++] = (char)(hi << 4 | lo);

@@ -133,17 +133,6 @@ size_t aml_pkglength_encode(uint8_t out[4], size_t content_len)
 	return n;
 }
 
-static int aml_hex_digit(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
-
 /* Three 5-bit letters ('A' is 1) and a 16-bit product number, stored so
  * that the bytes read in memory order as the EISA id (big-endian). */
 bool aml_eisaid_encode(const char *id, uint32_t *out)
@@ -158,7 +147,7 @@ bool aml_eisaid_encode(const char *id, uint32_t *out)
 		v |= (uint32_t)(id[i] - 0x40) << (26 - 5 * i);
 	}
 	for (int i = 3; i < 7; i++) {
-		int d = aml_hex_digit(id[i]);
+		int d = kiln_hex_digit(id[i]);
 
 		if (d < 0)
 			return false;
