@@ -16,6 +16,7 @@
 
 #include "agent/cgroup.h"
 #include "agent/container.h"
+#include "agent/net.h"
 #include "agent/rootfs.h"
 #include "agent/seccomp.h"
 #include "agent/userns.h"
@@ -626,7 +627,19 @@ int agent_container_create(const struct agent_runtime *rt, struct agent_ctr *c,
 	close(TAKE_FD(start_r));
 	p->pid = pid;
 	p->state = AGENT_PROC_CREATED;
-	r = read_report(report_r, true, &tty, err);
+	/* The process waits for start before exec, so its network is ready
+	 * before its program runs. */
+	if (spec->clone_flags & CLONE_NEWNET)
+		r = agent_net_setup(pid, &params->network, err) < 0 ? -1 : 1;
+	else if (params->network.n_interfaces > 0)
+		r = kiln_error_make(
+		    err, 0,
+		    "network interfaces given, but the spec has no network namespace "
+		    "to hold them");
+	else
+		r = 1;
+	if (r > 0)
+		r = read_report(report_r, true, &tty, err);
 	if (r == 2) {
 		if (agent_userns_write_maps(pid, spec, err) < 0)
 			r = -1;
@@ -674,16 +687,16 @@ struct exec_child {
 	const struct agent_process *proc;
 	struct child_stdio stdio;
 	scmp_filter_ctx seccomp;
-	int ns_fd[5];
+	int ns_fd[6]; /* exec_ns */
 	int report_fd;
 };
 
-/* The IPC namespace first, while the process is still the guest's root
- * (it is owned by the initial user namespace); then the container's user
+/* The IPC and network namespaces first, while the process is still the
+ * guest's root (they are owned by the initial user namespace); then the container's user
  * namespace, which owns the rest when there is one (child_enter_userns). */
-static const int exec_ns[5] = {CLONE_NEWIPC, CLONE_NEWUSER, CLONE_NEWUTS, CLONE_NEWCGROUP,
-			       CLONE_NEWNS};
-static const char *const exec_ns_name[5] = {"ipc", "user", "uts", "cgroup", "mnt"};
+static const int exec_ns[6] = {CLONE_NEWIPC, CLONE_NEWNET,    CLONE_NEWUSER,
+			       CLONE_NEWUTS, CLONE_NEWCGROUP, CLONE_NEWNS};
+static const char *const exec_ns_name[6] = {"ipc", "net", "user", "uts", "cgroup", "mnt"};
 
 __attribute__((noreturn)) static void child_exec_into(struct exec_child *a)
 {
@@ -695,7 +708,7 @@ __attribute__((noreturn)) static void child_exec_into(struct exec_child *a)
 		child_fail(a->report_fd, &err);
 	/* The mount namespace last: the others are entered through fds
 	 * opened in the agent's, and entering it sets root and cwd. */
-	for (int i = 0; i < 5; i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(exec_ns); i++) {
 		if (a->ns_fd[i] >= 0 && setns(a->ns_fd[i], exec_ns[i]) < 0) {
 			kiln_error_make(&err, errno, "join %s namespace", exec_ns_name[i]);
 			child_fail(a->report_fd, &err);
@@ -711,13 +724,15 @@ int agent_container_exec(const struct agent_runtime *rt, struct agent_ctr *c, st
 			 kiln_error_t *err)
 {
 	const struct agent_proc *init = agent_ctr_init(c);
-	struct exec_child a = {.proc = proc, .ns_fd = {-1, -1, -1, -1, -1}};
+	struct exec_child a = {.proc = proc};
 	cleanup_close int report_r = -1, report_w = -1, cgfd = -1, pidns = -1;
 	cleanup_free char *pty_root = NULL;
 	int r = -1;
 	pid_t pid;
 
-	for (int i = 0; i < 5; i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(exec_ns); i++)
+		a.ns_fd[i] = -1;
+	for (size_t i = 0; i < ARRAY_SIZE(exec_ns); i++) {
 		cleanup_free char *path = NULL;
 
 		if (!(c->clone_flags & exec_ns[i]))
@@ -781,7 +796,7 @@ int agent_container_exec(const struct agent_runtime *rt, struct agent_ctr *c, st
 		p->state = AGENT_PROC_EXITED;
 	}
 out:
-	for (int i = 0; i < 5; i++)
+	for (size_t i = 0; i < ARRAY_SIZE(exec_ns); i++)
 		if (a.ns_fd[i] >= 0)
 			close(a.ns_fd[i]);
 	return r < 0 ? -1 : 0;

@@ -344,10 +344,11 @@ static int parse_namespaces(const kiln_json_t *config, struct agent_spec *s, kil
 		if (t < 0 || !oci_namespace_supported(t))
 			return kiln_json_error(err, kiln_json_get(ns, "type"),
 					       "namespace type \"%s\" is not supported", type);
-		/* The VM is the network boundary: a container uses the guest's
-		 * network, which is the pod's. */
-		flag = t == OCI_NS_NETWORK ? 0 : oci_namespace_clone_flag(t);
-		if (path != NULL && path[0] != '\0' && flag != 0)
+		/* A network namespace given by path is the host's, whose
+		 * interfaces the VM was given (agent/net.h): in the guest the
+		 * container gets a new one holding them. */
+		flag = oci_namespace_clone_flag(t);
+		if (path != NULL && path[0] != '\0' && t != OCI_NS_NETWORK)
 			return kiln_json_error(err, kiln_json_get(ns, "path"),
 					       "joining an existing namespace is not supported");
 		/* The user namespace is entered after the mounts, which need

@@ -249,6 +249,10 @@ char *proto_request_create(uint64_t id, const struct proto_create_params *p, siz
 	gen_kv_bool(gen, "readonly", p->rootfs.readonly);
 	gen_kv_bool(gen, "overlay", p->rootfs.overlay);
 	kiln_json_gen_map_close(gen);
+	if (p->network.n_interfaces > 0) {
+		kiln_json_gen_key(gen, "network");
+		proto_network_emit(gen, &p->network);
+	}
 	gen_stdio(gen, &p->stdio);
 	request_end(gen);
 	return gen_done(gen, len, err);
@@ -403,7 +407,7 @@ static bool fstype_valid(const char *s)
 
 static int parse_create(const kiln_json_t *params, struct proto_create_params *p, kiln_error_t *err)
 {
-	const kiln_json_t *rootfs;
+	const kiln_json_t *rootfs, *network;
 
 	if (get_id(params, "params", "container_id", true, &p->container_id, err) < 0 ||
 	    get_object(params, "params", "spec", true, &p->spec, err) < 0 ||
@@ -424,7 +428,10 @@ static int parse_create(const kiln_json_t *params, struct proto_create_params *p
 		return kiln_error_make(err, 0, "params.rootfs.fstype: invalid \"%s\"",
 				       p->rootfs.fstype);
 	if (get_bool(rootfs, "readonly", &p->rootfs.readonly, err) < 0 ||
-	    get_bool(rootfs, "overlay", &p->rootfs.overlay, err) < 0)
+	    get_bool(rootfs, "overlay", &p->rootfs.overlay, err) < 0 ||
+	    get_object(params, "params", "network", false, &network, err) < 0)
+		return -1;
+	if (network != NULL && proto_network_parse(network, "params.network", &p->network, err) < 0)
 		return -1;
 	return parse_stdio(params, &p->stdio, err);
 }
@@ -545,6 +552,8 @@ int proto_request_parse(const void *buf, size_t len, struct proto_request *req,
 
 void proto_request_release(struct proto_request *req)
 {
+	if (req->method == PROTO_M_CREATE)
+		proto_network_release(&req->p.create.network);
 	kiln_json_free(req->doc);
 	memset(req, 0, sizeof(*req));
 }

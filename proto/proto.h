@@ -114,6 +114,55 @@ struct proto_rootfs {
 	bool overlay;	      /* writable tmpfs overlay on the disk */
 };
 
+/* The network a container's VM is given (create's "network"): the
+ * interfaces of the container's network namespace on the host, each a
+ * virtio-net device of the VM found by its MAC, and the namespace's routes
+ * (docs/agent-protocol.md "Network"). Owned arrays. */
+#define PROTO_MAX_INTERFACES 16
+#define PROTO_MAX_ADDRESSES  64 /* per interface */
+#define PROTO_MAX_ROUTES     256
+
+struct proto_net_prefix {
+	int family; /* AF_INET or AF_INET6 */
+	uint8_t addr[16];
+	unsigned len; /* prefix length */
+};
+
+struct proto_net_interface {
+	char name[16]; /* IFNAMSIZ */
+	uint8_t mac[6];
+	uint32_t mtu;
+	struct proto_net_prefix *addresses;
+	size_t n_addresses;
+};
+
+struct proto_net_route {
+	struct proto_net_prefix dst; /* len 0: the default route */
+	bool has_gateway;
+	uint8_t gateway[16]; /* of dst.family */
+	char interface[16];  /* one of the interfaces' names */
+	uint32_t metric;
+};
+
+struct proto_network {
+	struct proto_net_interface *interfaces;
+	size_t n_interfaces;
+	struct proto_net_route *routes;
+	size_t n_routes;
+};
+
+void proto_network_release(struct proto_network *n);
+/* {"interfaces": [...], "routes": [...]} */
+void proto_network_emit(kiln_json_gen_t *gen, const struct proto_network *n);
+/* Parses and checks that object; where names it in messages. */
+int proto_network_parse(const kiln_json_t *node, const char *where, struct proto_network *n,
+			kiln_error_t *err);
+/* "192.0.2.1/24", "2001:db8::1/64" (a bare address is a full-length
+ * prefix). proto_net_prefix_format's buffer: PROTO_NET_PREFIX_STRLEN. */
+#define PROTO_NET_PREFIX_STRLEN 50
+int proto_net_prefix_parse(const char *s, struct proto_net_prefix *p);
+void proto_net_prefix_format(const struct proto_net_prefix *p, char *out);
+
 /* Typed params. Strings and JSON nodes are borrowed from the request's
  * document. An exec_id of "" names the container's init process. */
 struct proto_create_params {
@@ -121,6 +170,7 @@ struct proto_create_params {
 	const kiln_json_t *spec; /* OCI runtime-spec config object */
 	struct proto_rootfs rootfs;
 	struct proto_stdio stdio;
+	struct proto_network network; /* owned by the request; none: 0 interfaces */
 };
 
 struct proto_exec_params {

@@ -19,6 +19,7 @@
 #include "common/util.h"
 #include "proto/client.h"
 #include "proto/proto.h"
+#include "runtime/network.h"
 #include "runtime/runtime.h"
 
 enum check_status { CHECK_OK, CHECK_WARN, CHECK_FAIL };
@@ -142,6 +143,23 @@ static void check_cgroup(struct check_report *r)
 	add(r, "cgroup", CHECK_OK, "cgroup v2 with the cpu, memory and pids controllers");
 }
 
+/* What a container with a network needs (runtime/network.h). Without it
+ * only containers without one (podman --network none) run: a warning. */
+static void check_network(struct check_report *r)
+{
+	kiln_error_t err = NULL;
+
+	if (kiln_net_probe(&err) < 0) {
+		add(r, "network", CHECK_WARN,
+		    "containers with a network cannot be wired to their VM: %s", err->msg);
+		set_fix(r, "load tun, sch_ingress, cls_u32 and act_mirred (modprobe), or build "
+			   "the kernel with them");
+		kiln_error_free(&err);
+		return;
+	}
+	add(r, "network", CHECK_OK, "taps and tc redirects (ingress, u32, mirred) can be made");
+}
+
 /* Boots a VM with the guest image and no container, until its agent answers
  * a ping: what every container's start waits for. */
 static int boot_probe(const struct kiln_conf *conf, long long *ms, kiln_error_t *err)
@@ -161,7 +179,7 @@ static int boot_probe(const struct kiln_conf *conf, long long *ms, kiln_error_t 
 	uds = xasprintf("%s/vsock.sock", dir);
 	console = xasprintf("%s/console.log", dir);
 	log = xasprintf("%s/vmm.log", dir);
-	if (kiln_vm_json(conf, 1, conf->memory_mib, NULL, false, uds, &json, &len, err) < 0 ||
+	if (kiln_vm_json(conf, 1, conf->memory_mib, NULL, false, uds, NULL, &json, &len, err) < 0 ||
 	    kiln_write_file_atomic(vm, json, len, 0600, err) < 0)
 		goto out;
 	start = kiln_now_ms();
@@ -331,6 +349,7 @@ int kiln_cmd_check(int argc, char **argv, kiln_error_t *err)
 	} else {
 		check_kvm(&r, conf.pvm_guest_kernel);
 		check_cgroup(&r);
+		check_network(&r);
 		if (kiln_conf_check_vmm(&conf, path, err) < 0) {
 			add_error(&r, "vmm", err);
 		} else {

@@ -17,6 +17,7 @@
 #include "common/util.h"
 #include "oci/oci.h"
 #include "proto/client.h"
+#include "runtime/network.h"
 #include "runtime/runtime.h"
 
 #define STATE_MAX (1u << 20)
@@ -234,9 +235,18 @@ void kiln_container_kill_vmm(const struct kiln_container *c)
 
 void kiln_container_destroy(struct kiln_container *c)
 {
+	cleanup_free char *net_path = kiln_container_path(c, "network.json");
 	kiln_error_t err = NULL;
+	struct kiln_net net;
 
 	kiln_container_kill_vmm(c);
+	/* the VM's taps, before the hooks (which may remove the namespace) */
+	if (kiln_net_load(net_path, &net, &err) < 0) {
+		log_warning("%s", err->msg);
+		kiln_error_free(&err);
+	}
+	kiln_net_unwire(&net);
+	kiln_net_release(&net);
 	if (kiln_hooks_run(c, OCI_HOOK_POSTSTOP, &err) < 0) {
 		log_warning("%s", err->msg);
 		kiln_error_free(&err);

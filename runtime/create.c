@@ -26,6 +26,7 @@
 #include "common/util.h"
 #include "oci/oci.h"
 #include "proto/client.h"
+#include "runtime/network.h"
 #include "runtime/runtime.h"
 
 #define READY_FD	3
@@ -188,7 +189,8 @@ static void gen_kv(kiln_json_gen_t *g, const char *key, const char *value)
 }
 
 static int write_vm_json(const struct kiln_container *c, const struct kiln_conf *conf,
-			 unsigned vcpus, unsigned mib, bool readonly, kiln_error_t *err)
+			 unsigned vcpus, unsigned mib, bool readonly, const struct kiln_net *net,
+			 kiln_error_t *err)
 {
 	cleanup_free char *path = kiln_container_path(c, "vm.json");
 	cleanup_free char *img = kiln_container_path(c, "rootfs.img");
@@ -196,13 +198,14 @@ static int write_vm_json(const struct kiln_container *c, const struct kiln_conf 
 	cleanup_free char *out = NULL;
 	size_t len;
 
-	if (kiln_vm_json(conf, vcpus, mib, img, readonly, uds, &out, &len, err) < 0)
+	if (kiln_vm_json(conf, vcpus, mib, img, readonly, uds, net, &out, &len, err) < 0)
 		return -1;
 	return kiln_write_file_atomic(path, out, len, 0600, err);
 }
 
 static int write_container_json(const struct kiln_container *c, const struct kiln_conf *conf,
-				bool readonly, bool terminal, kiln_error_t *err)
+				bool readonly, bool terminal, const struct kiln_net *net,
+				kiln_error_t *err)
 {
 	cleanup_json_gen kiln_json_gen_t *g = kiln_json_gen_new(true);
 	cleanup_free char *path = kiln_container_path(c, "container.json");
@@ -221,6 +224,10 @@ static int write_container_json(const struct kiln_container *c, const struct kil
 	kiln_json_gen_uint64(g, READY_FD);
 	kiln_json_gen_key(g, "boot_timeout_ms");
 	kiln_json_gen_uint64(g, conf->boot_timeout_ms);
+	if (net->n_links > 0) {
+		kiln_json_gen_key(g, "network");
+		proto_network_emit(g, &net->guest);
+	}
 	kiln_json_gen_map_close(g);
 	return write_json(path, g, err);
 }
@@ -541,6 +548,15 @@ static int console_pty(const char *socket_path, int *slave, kiln_error_t *err)
 	return 0;
 }
 
+/* The spec's network namespace, or NULL. */
+static const struct oci_namespace *spec_netns(const struct oci_config *cfg)
+{
+	for (size_t i = 0; cfg->linux_spec && i < cfg->linux_spec->n_namespaces; i++)
+		if (cfg->linux_spec->namespaces[i].type == OCI_NS_NETWORK)
+			return &cfg->linux_spec->namespaces[i];
+	return NULL;
+}
+
 /* Creates the container; *vmm_pid is kiln-vmm's pid, a child of this
  * process (run waits for it). */
 static int do_create(const struct create_opts *o, pid_t *vmm_pid, kiln_error_t *err)
@@ -554,6 +570,8 @@ static int do_create(const struct create_opts *o, pid_t *vmm_pid, kiln_error_t *
 	cleanup_free char *guest_spec = NULL;
 	cleanup_free char *guest_path = NULL;
 	struct kiln_injections inj = {0};
+	struct kiln_net net = {0};
+	const struct oci_namespace *netns;
 	size_t guest_len = 0;
 	int ready[2] = {-1, -1};
 	int slave = -1;
@@ -570,6 +588,12 @@ static int do_create(const struct create_opts *o, pid_t *vmm_pid, kiln_error_t *
 		return -1;
 	if (kiln_hooks_check(cfg, err) < 0 || oci_config_check_sysctls(cfg, err) < 0)
 		return -1;
+	netns = spec_netns(cfg);
+	if (netns == NULL)
+		return kiln_error_make(
+		    err, 0,
+		    "the spec has no network namespace (podman --network host?): "
+		    "a VM cannot share the host's network stack");
 	if (cfg->process->terminal && o->detach && !o->console_socket)
 		return kiln_error_make(err, 0,
 				       "process.terminal is set: --console-socket is "
@@ -614,6 +638,14 @@ static int do_create(const struct create_opts *o, pid_t *vmm_pid, kiln_error_t *
 		goto out;
 	}
 	made_dir = true;
+	if (netns->path && netns->path[0]) {
+		cleanup_free char *path = kiln_container_path(&c, "network.json");
+
+		if (kiln_net_wire(netns->path, &net, err) < 0)
+			goto out;
+		if (net.n_links > 0 && kiln_net_save(&net, path, err) < 0)
+			goto out;
+	}
 	spec_path = kiln_container_path(&c, "config.json");
 	img = kiln_container_path(&c, "rootfs.img");
 	guest_path = kiln_container_path(&c, "guest-spec.json");
@@ -621,8 +653,9 @@ static int do_create(const struct create_opts *o, pid_t *vmm_pid, kiln_error_t *
 	    kiln_write_file_atomic(guest_path, guest_spec, guest_len, 0600, err) < 0 ||
 	    build_image(c.rootfs, img, conf.rootfs_free_mib, err) < 0 ||
 	    kiln_inject_files(img, &inj, err) < 0 ||
-	    write_vm_json(&c, &conf, vcpus, mib, cfg->root.readonly, err) < 0 ||
-	    write_container_json(&c, &conf, cfg->root.readonly, cfg->process->terminal, err) < 0 ||
+	    write_vm_json(&c, &conf, vcpus, mib, cfg->root.readonly, &net, err) < 0 ||
+	    write_container_json(&c, &conf, cfg->root.readonly, cfg->process->terminal, &net, err) <
+		0 ||
 	    check_interrupted(err) < 0)
 		goto out;
 	/* cgroup v2 only; elsewhere the VMM stays in kiln's cgroup */
@@ -694,9 +727,11 @@ out:
 			unlink(o->pid_file);
 		if (made_cgroup)
 			rmdir(c.cgroup);
+		kiln_net_unwire(&net);
 		if (made_dir)
 			kiln_remove_tree(c.dir);
 	}
+	kiln_net_release(&net);
 	kiln_injections_release(&inj);
 	kiln_container_release(&c);
 	kiln_conf_release(&conf);

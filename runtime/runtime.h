@@ -55,9 +55,12 @@ int kiln_conf_load(struct kiln_conf *c, kiln_error_t *err);
 void kiln_conf_release(struct kiln_conf *c);
 
 /* kiln-vmm's configuration JSON: the conf's kernel and image, a vsock on
- * vsock_uds and, unless NULL, drive as the "rootfs" drive; allocated. */
+ * vsock_uds, unless NULL drive as the "rootfs" drive and net's taps as
+ * network interfaces; allocated. */
+struct kiln_net;
 int kiln_vm_json(const struct kiln_conf *conf, unsigned vcpus, unsigned mib, const char *drive,
-		 bool readonly, const char *vsock_uds, char **out, size_t *len, kiln_error_t *err);
+		 bool readonly, const char *vsock_uds, const struct kiln_net *net, char **out,
+		 size_t *len, kiln_error_t *err);
 
 /* The version a kernel announces, allocated: a bzImage's in its setup
  * header ("6.1.0-56-amd64"), an ELF vmlinux's in its linux_banner

@@ -1,7 +1,9 @@
 /* kiln-vmm's configuration file for a container's microVM (or kiln check's
  * probe VM): Firecracker's JSON, as `GET /vm/config` gives it. */
 #include "common/json.h"
+#include "common/netlink.h"
 #include "common/util.h"
+#include "runtime/network.h"
 #include "runtime/runtime.h"
 
 #define BOOT_ARGS                                                                                  \
@@ -14,7 +16,8 @@ static void gen_kv(kiln_json_gen_t *g, const char *key, const char *value)
 }
 
 int kiln_vm_json(const struct kiln_conf *conf, unsigned vcpus, unsigned mib, const char *drive,
-		 bool readonly, const char *vsock_uds, char **out, size_t *len, kiln_error_t *err)
+		 bool readonly, const char *vsock_uds, const struct kiln_net *net, char **out,
+		 size_t *len, kiln_error_t *err)
 {
 	cleanup_json_gen kiln_json_gen_t *g = kiln_json_gen_new(true);
 
@@ -42,6 +45,20 @@ int kiln_vm_json(const struct kiln_conf *conf, unsigned vcpus, unsigned mib, con
 		kiln_json_gen_bool(g, false);
 		kiln_json_gen_key(g, "is_read_only");
 		kiln_json_gen_bool(g, readonly);
+		kiln_json_gen_map_close(g);
+	}
+	kiln_json_gen_array_close(g);
+	kiln_json_gen_key(g, "network-interfaces");
+	kiln_json_gen_array_open(g);
+	for (size_t i = 0; net && i < net->n_links; i++) {
+		cleanup_free char *id = xasprintf("net%zu", i);
+		char mac[KILN_MAC_STRLEN];
+
+		kiln_mac_format(net->guest.interfaces[i].mac, mac);
+		kiln_json_gen_map_open(g);
+		gen_kv(g, "iface_id", id);
+		gen_kv(g, "host_dev_name", net->links[i].tap);
+		gen_kv(g, "guest_mac", mac);
 		kiln_json_gen_map_close(g);
 	}
 	kiln_json_gen_array_close(g);

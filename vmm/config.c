@@ -15,6 +15,7 @@
 
 #include "common/json.h"
 #include "common/log.h"
+#include "common/netlink.h"
 #include "common/util.h"
 
 #define DEFAULT_VCPUS	1
@@ -492,29 +493,6 @@ unsigned int vmm_config_virtio_count(const struct vmm_config *c)
 	return c->nr_drives + c->nr_nets + (c->vsock.present ? 1 : 0);
 }
 
-bool vmm_config_mac_parse(const char *s, uint8_t mac[VMM_MAC_LEN])
-{
-	uint8_t out[VMM_MAC_LEN];
-
-	if (strlen(s) != 3 * VMM_MAC_LEN - 1)
-		return false;
-	for (size_t i = 0; i < VMM_MAC_LEN; i++) {
-		int hi = kiln_hex_digit(s[3 * i]), lo = kiln_hex_digit(s[3 * i + 1]);
-
-		if (hi < 0 || lo < 0 || (i < VMM_MAC_LEN - 1 && s[3 * i + 2] != ':'))
-			return false;
-		out[i] = (uint8_t)(hi << 4 | lo);
-	}
-	memcpy(mac, out, VMM_MAC_LEN);
-	return true;
-}
-
-static char *mac_format(const uint8_t mac[VMM_MAC_LEN])
-{
-	return xasprintf("%02x:%02x:%02x:%02x:%02x:%02x", mac[0], mac[1], mac[2], mac[3], mac[4],
-			 mac[5]);
-}
-
 /* The tap's name as TUNSETIFF takes it (a network interface name). */
 static int tap_name_check(const kiln_json_t *obj, const char *name, kiln_error_t *err)
 {
@@ -522,13 +500,9 @@ static int tap_name_check(const kiln_json_t *obj, const char *name, kiln_error_t
 		return field_error(err, 0, obj, "host_dev_name",
 				   "\"%.64s\" is longer than %d bytes (an interface name)", name,
 				   IFNAMSIZ - 1);
-	for (const char *p = name; *p; p++)
-		if (*p == '/' || *p == ':' || *p <= ' ' || *p == 0x7f)
-			return field_error(err, 0, obj, "host_dev_name",
-					   "\"%.64s\" is not a valid interface name", name);
-	if (streq(name, ".") || streq(name, ".."))
+	if (!kiln_ifname_valid(name))
 		return field_error(err, 0, obj, "host_dev_name",
-				   "\"%s\" is not a valid interface name", name);
+				   "\"%.64s\" is not a valid interface name", name);
 	return 0;
 }
 
@@ -543,7 +517,7 @@ static int mac_field(const kiln_json_t *obj, bool *has_mac, uint8_t mac[VMM_MAC_
 		return -1;
 	if (r == 1)
 		return 0;
-	if (!vmm_config_mac_parse(s, mac))
+	if (!kiln_mac_parse(s, mac))
 		return field_error(err, 0, obj, "guest_mac",
 				   "\"%.64s\" is not a MAC address like \"06:00:ac:10:00:02\"", s);
 	/* Linux's virtio_net would replace either with a random address. */
@@ -841,12 +815,14 @@ static void drive_gen(kiln_json_gen_t *gen, const struct drive_config *d)
 
 static void net_gen(kiln_json_gen_t *gen, const struct net_iface_config *n)
 {
-	cleanup_free char *mac = n->has_mac ? mac_format(n->guest_mac) : NULL;
+	char mac[KILN_MAC_STRLEN];
 
+	if (n->has_mac)
+		kiln_mac_format(n->guest_mac, mac);
 	kiln_json_gen_map_open(gen);
 	gen_string_or_null(gen, "iface_id", n->iface_id);
 	gen_string_or_null(gen, "host_dev_name", n->host_dev_name);
-	gen_string_or_null(gen, "guest_mac", mac);
+	gen_string_or_null(gen, "guest_mac", n->has_mac ? mac : NULL);
 	gen_string_or_null(gen, "rx_rate_limiter", NULL);
 	gen_string_or_null(gen, "tx_rate_limiter", NULL);
 	kiln_json_gen_map_close(gen);

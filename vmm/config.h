@@ -138,9 +138,6 @@ int vmm_config_set_net(struct vmm_config *c, const kiln_json_t *obj, const char 
 		       kiln_error_t *err);
 /* The interface with this id, or NULL. */
 struct net_iface_config *vmm_config_net(struct vmm_config *c, const char *iface_id);
-/* Parses "aa:bb:cc:dd:ee:ff" (hex digits of either case). Returns false
- * for anything else. */
-bool vmm_config_mac_parse(const char *s, uint8_t mac[VMM_MAC_LEN]);
 /* virtio-mmio devices the configuration needs (drives, interfaces, vsock). */
 unsigned int vmm_config_virtio_count(const struct vmm_config *c);
 int vmm_config_set_vsock(struct vmm_config *c, const kiln_json_t *obj, kiln_error_t *err);

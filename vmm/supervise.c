@@ -62,6 +62,14 @@ int supervise_config_load(const char *path, struct supervise_config *c, kiln_err
 		c->boot_timeout_ms = n;
 	if (c->ready_fd >= 0 && fcntl(c->ready_fd, F_GETFD) < 0)
 		return kiln_error_make(err, errno, "ready_fd %d", c->ready_fd);
+	{
+		const kiln_json_t *net = NULL;
+
+		if (kiln_json_get_object(doc, "network", &net, err) < 0)
+			return -1;
+		if (net && proto_network_parse(net, "network", &c->network, err) < 0)
+			return -1;
+	}
 	return 0;
 }
 
@@ -71,6 +79,7 @@ void supervise_config_release(struct supervise_config *c)
 	free(c->spec_path);
 	free(c->drive_id);
 	free(c->fstype);
+	proto_network_release(&c->network);
 	if (c->ready_fd >= 0)
 		close(c->ready_fd);
 	*c = (struct supervise_config){.ready_fd = -1};
@@ -157,6 +166,8 @@ static int create_container(struct supervisor *s, struct proto_client *c, int *p
 	p.rootfs.readonly = s->cfg.readonly;
 	p.rootfs.overlay = s->cfg.readonly;
 	p.stdio = (struct proto_stdio){.in = true, .out = true, .err = true};
+	/* borrowed: the request is built before this returns */
+	p.network = s->cfg.network;
 	return proto_client_create(c, &p, pid, err);
 }
 

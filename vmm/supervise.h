@@ -11,6 +11,7 @@
 
 #include "common/error.h"
 #include "common/json.h"
+#include "proto/proto.h"
 
 struct vmm;
 
@@ -28,6 +29,7 @@ struct supervise_config {
 	bool terminal;
 	int ready_fd;
 	unsigned boot_timeout_ms;
+	struct proto_network network; /* for the agent to configure */
 };
 
 int supervise_config_load(const char *path, struct supervise_config *c, kiln_error_t *err);

@@ -21,10 +21,12 @@ teardown() {
 @test "check: one line per requirement; the status says whether kiln can run here" {
 	run --separate-stderr "$KILN" check
 	printf '%s\n' "$output"
-	[ ${#lines[@]} -ge 4 ]
+	[ ${#lines[@]} -ge 5 ]
 	for l in "${lines[@]}"; do
-		[[ "$l" =~ ^(ok|warn|FAIL)\ +(kvm|cgroup|vmm|guest)\  ]]
+		[[ "$l" =~ ^(ok|warn|FAIL)\ +(kvm|cgroup|network|vmm|guest)\  ]]
 	done
+	# as root, with tun and tc (every machine this runs on has them)
+	[[ "$output" == *$'\nok    network taps and tc redirects (ingress, u32, mirred) can be made\n'* ]]
 	[[ "$output" == *$'\nok    vmm     '* ]]
 	[[ "$output" == *$'\nok    guest   kernel '* ]]
 	case $KIND in

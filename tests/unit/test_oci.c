@@ -1149,8 +1149,8 @@ static int test_default_spec(void)
 		kiln_error_free(&err);
 		return TAP_FAIL;
 	}
-	TAP_CHECK(as.clone_flags ==
-		  (CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWNS | CLONE_NEWCGROUP));
+	TAP_CHECK(as.clone_flags == (CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS |
+				     CLONE_NEWNS | CLONE_NEWCGROUP));
 	agent_spec_release(&as);
 	return TAP_PASS;
 }

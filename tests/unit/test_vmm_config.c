@@ -8,6 +8,7 @@
 
 #include "common/json.h"
 #include "common/util.h"
+#include "common/netlink.h"
 #include "tests/unit/tap.h"
 #include "vmm/config.h"
 
@@ -658,19 +659,19 @@ static int test_mac_parse(void)
 {
 	uint8_t mac[6] = {1, 2, 3, 4, 5, 6};
 
-	TAP_CHECK(vmm_config_mac_parse("aa:BB:0c:d0:e1:ff", mac));
+	TAP_CHECK(kiln_mac_parse("aa:BB:0c:d0:e1:ff", mac));
 	TAP_CHECK(memcmp(mac, "\xaa\xbb\x0c\xd0\xe1\xff", 6) == 0);
-	TAP_CHECK(vmm_config_mac_parse("00:00:00:00:00:00", mac));
+	TAP_CHECK(kiln_mac_parse("00:00:00:00:00:00", mac));
 	TAP_CHECK(memcmp(mac, "\0\0\0\0\0\0", 6) == 0);
 	/* Failures leave mac alone. */
 	mac[0] = 7;
-	TAP_CHECK(!vmm_config_mac_parse("aa:bb:cc:dd:ee", mac));
-	TAP_CHECK(!vmm_config_mac_parse("aa:bb:cc:dd:ee:ff:", mac));
-	TAP_CHECK(!vmm_config_mac_parse("aa:bb:cc:dd:ee:f", mac));
-	TAP_CHECK(!vmm_config_mac_parse("aa-bb-cc-dd-ee-ff", mac));
-	TAP_CHECK(!vmm_config_mac_parse("aa:bb:cc:dd:ee:fg", mac));
-	TAP_CHECK(!vmm_config_mac_parse("a:bb:cc:dd:ee:fff", mac));
-	TAP_CHECK(!vmm_config_mac_parse("", mac));
+	TAP_CHECK(!kiln_mac_parse("aa:bb:cc:dd:ee", mac));
+	TAP_CHECK(!kiln_mac_parse("aa:bb:cc:dd:ee:ff:", mac));
+	TAP_CHECK(!kiln_mac_parse("aa:bb:cc:dd:ee:f", mac));
+	TAP_CHECK(!kiln_mac_parse("aa-bb-cc-dd-ee-ff", mac));
+	TAP_CHECK(!kiln_mac_parse("aa:bb:cc:dd:ee:fg", mac));
+	TAP_CHECK(!kiln_mac_parse("a:bb:cc:dd:ee:fff", mac));
+	TAP_CHECK(!kiln_mac_parse("", mac));
 	TAP_CHECK(mac[0] == 7);
 	return TAP_PASS;
 }

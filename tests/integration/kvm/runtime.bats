@@ -157,6 +157,99 @@ load runtime_helpers
 	assert_clean
 }
 
+# netns_veth NAME: a network namespace as CNI leaves one: eth0 (a veth end,
+# MAC 02:00:0a:00:03:02, MTU 1400, 10.0.3.2/24 and fd00:3::2/64, default
+# routes via the host end) whose peer hNAME on the host has 10.0.3.1/24
+# and fd00:3::1/64. Removed by the test's teardown (net_teardown).
+netns_veth() {
+	ip netns add "$1"
+	echo "$1" >"$BATS_TEST_TMPDIR/netns"
+	ip link add "h$1" type veth peer name eth0 netns "$1"
+	ip addr add 10.0.3.1/24 dev "h$1"
+	ip addr add fd00:3::1/64 dev "h$1" nodad
+	ip link set "h$1" up
+	ip -n "$1" link set lo up
+	ip -n "$1" link set eth0 address 02:00:0a:00:03:02 mtu 1400 up
+	ip -n "$1" addr add 10.0.3.2/24 dev eth0
+	ip -n "$1" addr add fd00:3::2/64 dev eth0 nodad
+	ip -n "$1" route add default via 10.0.3.1
+	ip -n "$1" -6 route add default via fd00:3::1
+}
+
+# unwired NS: nothing of kiln's is left in network namespace NS.
+unwired() {
+	local left
+	left=$(ip -n "$1" -o link show; tc -n "$1" qdisc show)
+	! grep -E 'tap[0-9]+_kiln|ingress' <<<"$left" || { echo "left in $1: $left" >&2; return 1; }
+}
+
+# http_ok URL: an HTTP GET of URL answers "hello from the container".
+http_ok() {
+	[ "$(wget -q -T 5 -O- "$1" 2>/dev/null)" = "hello from the container" ]
+}
+
+@test "network: a veth's namespace reaches the VM: address, MAC, MTU, routes, both ways; delete unwires" {
+	local b=$BATS_TEST_TMPDIR/b out=$BATS_TEST_TMPDIR/out ns=kn$$
+	netns_veth "$ns"
+	mkdir -p "$BATS_TEST_TMPDIR/www"
+	echo "hello from the host" >"$BATS_TEST_TMPDIR/www/hello"
+	busybox httpd -f -p 10.0.3.1:8083 -h "$BATS_TEST_TMPDIR/www" &
+	echo $! >"$BATS_TEST_TMPDIR/pod.pid" # killed by teardown
+	# the container reports what it sees, reaches the host's server, then
+	# serves on port 80 until killed
+	bundle "$b" '["sh", "-c", "cat /sys/class/net/eth0/address /sys/class/net/eth0/mtu; ip -o -4 addr show dev eth0 | cut -d\" \" -f2,7; ip -o -6 addr show dev eth0 scope global | cut -d\" \" -f2,7; ip route | sed \"s/  */ /g; s/ $//\"; ip -6 route | grep ^default | cut -d\" \" -f1-5; ls /sys/class/net; wget -q -T 10 -O- http://10.0.3.1:8083/hello; mkdir -p /tmp/www; echo hello from the container >/tmp/www/index.html; echo serving; exec httpd -f -p 80 -h /tmp/www"]'
+	ns_path "$b" network "/run/netns/$ns"
+	"${K[@]}" create --bundle "$b" n1 >"$out" 2>&1
+	# the tap and both redirects are in the namespace
+	ip -n "$ns" link show tap0_kiln
+	tc -n "$ns" filter show dev eth0 ingress | grep -q 'Egress Redirect to device tap0_kiln'
+	tc -n "$ns" filter show dev tap0_kiln ingress | grep -q 'Egress Redirect to device eth0'
+	"${K[@]}" start n1
+	wait_until 120 grep -q serving "$out"
+	# the host reaches the container's server at the namespace's address
+	wait_until 30 http_ok http://10.0.3.2/
+	wait_until 30 http_ok "http://[fd00:3::2]/"
+	cat "$out" # shown if the test fails
+	[ "$(cat "$out")" = "$(printf '%s\n' 02:00:0a:00:03:02 1400 'eth0 10.0.3.2/24' \
+		'eth0 fd00:3::2/64' 'default via 10.0.3.1 dev eth0 ' \
+		'10.0.3.0/24 dev eth0 scope link  src 10.0.3.2 ' 'default via fd00:3::1 dev eth0' \
+		eth0 lo 'hello from the host' serving)" ]
+	"${K[@]}" kill n1 KILL
+	wait_until 60 status_is n1 stopped
+	"${K[@]}" delete n1
+	unwired "$ns"
+	assert_clean
+}
+
+@test "network: no network namespace, a missing one, no /dev/net/tun: one line, nothing left" {
+	local b=$BATS_TEST_TMPDIR/b ns=kn$$
+	bundle "$b" '["true"]'
+	jq '.linux.namespaces = [.linux.namespaces[] | select(.type != "network")]' \
+		"$b/config.json" >"$b/config.json.new"
+	mv "$b/config.json.new" "$b/config.json"
+	run "${K[@]}" create --bundle "$b" c1
+	[ "$status" -eq 1 ]
+	[ "$output" = "kiln: the spec has no network namespace (podman --network host?): a VM cannot share the host's network stack" ]
+	assert_clean
+
+	bundle "$b" '["true"]'
+	ns_path "$b" network /run/netns/kiln-no-such-ns
+	run "${K[@]}" create --bundle "$b" c1
+	[ "$status" -eq 1 ]
+	[ "$output" = "kiln: network namespace /run/netns/kiln-no-such-ns: No such file or directory" ]
+	assert_clean
+
+	netns_veth "$ns"
+	ns_path "$b" network "/run/netns/$ns"
+	mv /dev/net/tun /dev/net/tun.kiln-test
+	run "${K[@]}" create --bundle "$b" c1
+	mv /dev/net/tun.kiln-test /dev/net/tun
+	[ "$status" -eq 1 ]
+	[ "$output" = "kiln: /dev/net/tun is missing: taps cannot be made (load the tun module: modprobe tun)" ]
+	unwired "$ns"
+	assert_clean
+}
+
 @test "bad ids, unknown containers and signals, --preserve-fds" {
 	local b=$BATS_TEST_TMPDIR/b
 	bundle "$b" '["true"]'
@@ -409,14 +502,15 @@ MAPS='for f in /proc/self/uid_map /proc/self/gid_map; do sed "s/^ *//; s/  */ /g
 @test "run: no mount namespace, root.path \".\", linux.devices, podman keep-id user namespace" {
 	local b=$BATS_TEST_TMPDIR/b
 	# runtime-tools' shape: root.path "." (the bundle is the root
-	# filesystem) and no namespace but the user one; podman
+	# filesystem) and no namespace but the user one (and the network one,
+	# without which kiln refuses a spec); podman
 	# --userns=keep-id's mappings: the user's own ID 1000 is the guest's
 	# 1000, the rest of 0..65535 comes from 100000 up
 	cp -a "$BATS_FILE_TMPDIR/rootfs" "$b"
 	echo in-bundle-root >"$b/marker"
 	bundle "$b" "[\"sh\", \"-c\", $(jq -Rn --arg m "$MAPS" '$m + "; id -u; id -g; stat -c \"%F %t:%T %a %u:%g\" /dev/test1; stat -c \"%F %a %u:%g\" /dev/fifo1; cat /marker; touch /tmp/mine; stat -c %u:%g /tmp/mine; stat -c %u:%g /bin/busybox"')]" \
 		'{"user": {"uid": 1000, "gid": 1000}, "env": ["PATH=/bin"]}'
-	jq '.root.path = "." | del(.hostname) | .linux.namespaces = [{"type": "user"}]
+	jq '.root.path = "." | del(.hostname) | .linux.namespaces = [{"type": "user"}, {"type": "network"}]
 	    | .linux.uidMappings = [{"containerID": 0, "hostID": 100000, "size": 1000},
 	        {"containerID": 1000, "hostID": 1000, "size": 1},
 	        {"containerID": 1001, "hostID": 101001, "size": 64535}]

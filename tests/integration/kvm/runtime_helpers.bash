@@ -37,6 +37,12 @@ teardown() {
 	if [ -f "$BATS_TEST_TMPDIR/pod.pid" ]; then
 		kill "$(cat "$BATS_TEST_TMPDIR/pod.pid")" 2>/dev/null || true
 	fi
+	# a network namespace a test made (runtime.bats netns_veth)
+	if [ -f "$BATS_TEST_TMPDIR/netns" ]; then
+		ip link del "h$(cat "$BATS_TEST_TMPDIR/netns")" 2>/dev/null || true
+		ip netns del "$(cat "$BATS_TEST_TMPDIR/netns")" 2>/dev/null || true
+	fi
+	[ ! -e /dev/net/tun.kiln-test ] || mv /dev/net/tun.kiln-test /dev/net/tun
 }
 
 # bundle DIR ARGS_JSON [PROCESS_EXTRA_JSON] [TOP_EXTRA_JSON]: a bundle
