@@ -40,6 +40,10 @@ setup_file() {
 		echo "no peer runtime at $PEER (KILN_TEST_PEER names another)" >&2
 		return 1
 	fi
+	# Where udev or systemd-tmpfiles runs, /dev/net/tun exists from boot
+	# (kmod static-nodes) and opening it loads tun; the emulated host has
+	# neither. (kiln makes its taps there.)
+	[ -c /dev/net/tun ] || modprobe tun
 	# the host's ingress qdiscs before the suite, for the last test
 	tc qdisc show | grep -E '^qdisc (ingress|clsact) ' >"$BATS_FILE_TMPDIR/qdiscs.before" || true
 	: >"$BATS_FILE_TMPDIR/sandboxes"
@@ -141,7 +145,7 @@ globals() {
 }
 
 @test "podman net: -p publishes httpd at the host's addresses, as $PEER's container" {
-	local gw addr peer_lo web_lo
+	local gw addr
 	web_up web kiln-web podman "$WEB_PORT"
 	# the same container under the peer runtime
 	timeout -k 10 "$PM_TIMEOUT" podman --runtime "$PEER" run -d --name peer -p "$PEER_PORT:80" \
@@ -150,7 +154,8 @@ globals() {
 	wait_until 120 get "http://$(inspect peer '{{.NetworkSettings.IPAddress}}')/" >/dev/null
 	gw=$(inspect web '{{.NetworkSettings.Gateway}}')
 	[ -n "$gw" ]
-	for addr in "$HOST_ADDR" "$gw"; do
+	# (CNI's portmap makes 127.0.0.1 work too: it sets route_localnet)
+	for addr in "$HOST_ADDR" "$gw" 127.0.0.1; do
 		run get "http://$addr:$PEER_PORT/"
 		[ "$output" = peer-web ]
 		run get "http://$addr:$WEB_PORT/"
@@ -158,16 +163,6 @@ globals() {
 		[ "$status" -eq 0 ]
 		[ "$output" = kiln-web ]
 	done
-	# 127.0.0.1 answers for the runtime under test as it does for the peer
-	# (CNI's portmap needs route_localnet there)
-	run get "http://127.0.0.1:$PEER_PORT/"
-	echo "127.0.0.1:$PEER_PORT (peer): status $status, $output"
-	[ "$status" = 0 ] && [ "$output" = peer-web ] && peer_lo=yes || peer_lo=no
-	run get "http://127.0.0.1:$WEB_PORT/"
-	echo "127.0.0.1:$WEB_PORT: status $status, $output"
-	[ "$status" = 0 ] && [ "$output" = kiln-web ] && web_lo=yes || web_lo=no
-	echo "# 127.0.0.1:PORT answers: $web_lo; for $PEER: $peer_lo" >&3
-	[ "$web_lo" = "$peer_lo" ]
 	run timeout -k 10 "$PM_TIMEOUT" podman rm -f -t 0 peer
 	[ "$status" -eq 0 ]
 }
@@ -206,14 +201,18 @@ globals() {
 	# the MTU CNI set on the container's end of the veth pair
 	mtu=$(nsenter --net="$sandbox" ip -o link show dev eth0 | sed -n 's/.* mtu \([0-9]*\) .*/\1/p')
 	[ -n "$mtu" ]
-	run pm exec cli sh -c 'ls /sys/class/net; cat /sys/class/net/eth0/address /sys/class/net/eth0/mtu'
+	run pm exec cli cat /sys/class/net/eth0/address /sys/class/net/eth0/mtu
 	[ "$status" -eq 0 ]
-	[ "$output" = "$(printf '%s\n' eth0 lo "$mac" "$mtu")" ]
+	[ "$output" = "$(printf '%s\n' "$mac" "$mtu")" ]
 	run globals pm exec cli
 	[ "$status" -eq 0 ]
 	[ "$output" = "$(printf '%s\n' "default via $gw" "inet $ip/$len" | sort)" ]
 	# ... which is what the container's namespace on the host holds
 	[ "$output" = "$(globals nsenter --net="$sandbox")" ]
+	# and no other interface than eth0 and lo
+	run pm exec cli ls /sys/class/net
+	[ "$status" -eq 0 ]
+	[ "$output" = $'eth0\nlo' ]
 }
 
 @test "podman net: a network of its own (podman network create, dual-stack, MTU $NET_MTU)" {
