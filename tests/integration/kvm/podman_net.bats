@@ -11,8 +11,8 @@
 # (default crun) beside web. The last test removes everything and checks
 # that no tap, tc qdisc or filter, network namespace or process is left.
 # The host's servers are busybox httpd, bound to the gateway's address.
-# In the containers, busybox (1.35) wget without -T, which makes it crash;
-# pm's timeout bounds it.
+# The containers' busybox (1.35) wget goes without -T, which crashes it
+# (SIGSEGV); pm's timeout bounds it instead.
 # Runs where /dev/kvm works (inside tests/kvmhost/run here).
 # The container scripts are single-quoted on purpose:
 # shellcheck disable=SC2016
@@ -29,7 +29,7 @@ NET_MTU=1400
 # a dummy interface, where the host has no address besides its bridges'
 DUMMY=kiln-test0
 DUMMY_ADDR=198.18.42.1
-# the emulated host has nothing else listening
+# ports nothing else on the emulated host listens on
 WEB_PORT=18080 PEER_PORT=18081 WEB2_PORT=18082 HOST_PORT=18090
 # what each container's httpd serves
 WEB_CMD=(sh -c 'mkdir /www && echo "$1" >/www/index.html && exec httpd -f -p 80 -h /www' sh)
