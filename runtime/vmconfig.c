@@ -6,11 +6,8 @@
 #include "runtime/network.h"
 #include "runtime/runtime.h"
 
-/* sysctl.net.core.fb_tunnels_only_for_init_net=2: no sit0 (the built-in
- * SIT driver's fallback tunnel) in the containers' network namespaces. */
 #define BOOT_ARGS                                                                                  \
-	"console=ttyS0 reboot=k panic=1 pci=off i8042.noaux i8042.nomux i8042.dumbkbd quiet "      \
-	"sysctl.net.core.fb_tunnels_only_for_init_net=2"
+	"console=ttyS0 reboot=k panic=1 pci=off i8042.noaux i8042.nomux i8042.dumbkbd quiet"
 
 static void gen_kv(kiln_json_gen_t *g, const char *key, const char *value)
 {
