@@ -8,8 +8,10 @@
 # containers (that lives in the CRI plugin's runtimes table, see
 # docs/containerd.md). The suite knows nothing of kiln, so it runs as well
 # with runc or crun (KILN_TEST_RUNTIME=/usr/sbin/runc). Under kiln every
-# task boots a microVM, so the checks share few containers. The last test
-# removes everything and checks no shim, runtime process or state is left.
+# task boots a microVM, so the checks share few containers. One task joins
+# a network namespace the test made (ip netns, a veth pair, `ctr run
+# --with-ns`). The last test removes everything and checks no shim, runtime
+# process or state is left.
 # containerd runs with the distribution's /etc/containerd/config.toml plus
 # only what the suite needs, in a file the copy imports (containerd 1.6
 # merges an imported file over the main one): its root, state, sockets and
@@ -98,6 +100,10 @@ teardown_file() {
 
 teardown() {
 	show_runtime_state "$RUNTIME_ROOT"
+	# what the network test made (its namespace takes the veth pair along)
+	[ -z "${serve_pid:-}" ] || kill "$serve_pid" 2>/dev/null || true
+	[ -z "${netns:-}" ] || ip netns del "$netns" 2>/dev/null || true
+	[ -z "${veth:-}" ] || ip link del "$veth" 2>/dev/null || true
 	# ... and the end of containerd's own log (the shim's errors go there),
 	# without the lines each new shim logs as it loads its plugins
 	[ -n "${BATS_TEST_COMPLETED:-}" ] ||
@@ -260,6 +266,56 @@ stdin-ended" ]
 	[[ "$output" != *kill1* ]]
 }
 
+@test "containerd: a task in a network namespace of the test's (ctr run --with-ns) has its network" {
+	local mac www=$BATS_TEST_TMPDIR/www
+	# the namespace: a veth pair, eth0 in it (10.199.77.2/24, MTU 1400, a
+	# default route), the other end on the host (10.199.77.1/24), where
+	# busybox httpd answers
+	netns=kiln-test-net veth=kiln-test-h
+	# as podman_net.bats: no udev here to make /dev/net/tun at boot
+	[ -c /dev/net/tun ] || modprobe tun
+	ip netns add "$netns"
+	ip link add "$veth" mtu 1400 type veth peer name eth0 mtu 1400 netns "$netns"
+	ip addr add 10.199.77.1/24 dev "$veth"
+	ip link set "$veth" up
+	ip -n "$netns" addr add 10.199.77.2/24 dev eth0
+	ip -n "$netns" link set eth0 up
+	ip -n "$netns" link set lo up
+	ip -n "$netns" route add default via 10.199.77.1
+	mac=$(ip -n "$netns" -o link show dev eth0 | grep -oE 'link/ether [0-9a-f:]+' | cut -d' ' -f2)
+	[ -n "$mac" ]
+	mkdir "$www"
+	echo from-the-host >"$www/index.html"
+	busybox httpd -f -p 10.199.77.1:18091 -h "$www" 3>&- &
+	serve_pid=$!
+	wait_until 30 curl -sf --max-time 10 http://10.199.77.1:18091/ >/dev/null
+
+	run crun_ --rm --with-ns "network:/var/run/netns/$netns" "$IMAGE" net1 sh -c '
+		cat /sys/class/net/eth0/address /sys/class/net/eth0/mtu
+		ip -o addr show dev eth0 scope global; ip route | grep "^default"
+		wget -qO- http://10.199.77.1:18091/; ls /sys/class/net'
+	[ "$status" -eq 0 ]
+	[ "${lines[0]}" = "$mac" ]
+	[ "${lines[1]}" = 1400 ]
+	[[ "${lines[2]}" =~ ^[0-9]+:\ eth0\ +inet\ 10\.199\.77\.2/24\  ]]
+	[[ "${lines[3]}" =~ ^default\ via\ 10\.199\.77\.1\ dev\ eth0 ]]
+	[ "${lines[4]}" = from-the-host ]
+	# no interface but eth0 and lo
+	[ "${lines[*]:5}" = "eth0 lo" ]
+	# the task is gone: the namespace holds what the test put there, and
+	# no tc qdisc or filter
+	run ip -n "$netns" -o link show
+	[ "$status" -eq 0 ]
+	[ "$(awk -F': ' '{ sub(/@.*/, "", $2); print $2 }' <<<"$output")" = $'lo\neth0' ]
+	run tc -n "$netns" qdisc show dev eth0
+	[ "$status" -eq 0 ]
+	[[ "$output" != *ingress* ]]
+	run tc -n "$netns" filter show dev eth0 ingress
+	[ -z "$output" ]
+	run ip link show "$veth"
+	[ "$status" -eq 0 ]
+}
+
 @test "containerd: nothing is left behind (tasks, containers, image, shims, runtime state)" {
 	local id
 	run c tasks ls -q
@@ -289,7 +345,7 @@ stdin-ended" ]
 	# the runtime lists none of the suite's containers
 	run "$RUNTIME" --root "$RUNTIME_ROOT" list -q
 	[ "$status" -eq 0 ]
-	for id in out1 exit1 in1 tty1 det1 kill1; do
+	for id in out1 exit1 in1 tty1 det1 kill1 net1; do
 		[[ "$output" != *"$id"* ]] || { echo "the runtime still lists $id" >&2; false; }
 	done
 }
