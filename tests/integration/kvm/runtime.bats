@@ -199,8 +199,9 @@ http_ok() {
 	echo $! >"$BATS_TEST_TMPDIR/pod.pid" # killed by teardown
 	# the container reports what it sees (eth0 and lo, no tunnel device
 	# such as sit0), reaches the host's server (busybox 1.35's wget
-	# crashes with -T), then serves on port 80 until killed
-	bundle "$b" '["sh", "-c", "cat /sys/class/net/eth0/address /sys/class/net/eth0/mtu; ip -o -4 addr show dev eth0 | cut -d\" \" -f2,7; ip -o -6 addr show dev eth0 scope global | cut -d\" \" -f2,7; ip route | sed \"s/  */ /g; s/ $//\"; ip -6 route | grep ^default | cut -d\" \" -f1-5; ls /sys/class/net; wget -q -O- http://10.0.3.1:8083/hello; mkdir -p /tmp/www; echo hello from the container >/tmp/www/index.html; echo serving; exec httpd -f -p 80 -h /tmp/www"]'
+	# crashes with -T) and the host's end by ARP (a packet socket), then
+	# serves on port 80 until killed
+	bundle "$b" '["sh", "-c", "cat /sys/class/net/eth0/address /sys/class/net/eth0/mtu; ip -o -4 addr show dev eth0 | cut -d\" \" -f2,7; ip -o -6 addr show dev eth0 scope global | cut -d\" \" -f2,7; ip route | sed \"s/  */ /g; s/ $//\"; ip -6 route | grep ^default | cut -d\" \" -f1-5; ls /sys/class/net; wget -q -O- http://10.0.3.1:8083/hello; arping -c 1 -w 10 -I eth0 10.0.3.1 >/dev/null && echo arping ok; mkdir -p /tmp/www; echo hello from the container >/tmp/www/index.html; echo serving; exec httpd -f -p 80 -h /tmp/www"]'
 	ns_path "$b" network "/run/netns/$ns"
 	"${K[@]}" create --bundle "$b" n1 >"$out" 2>&1 || { cat "$out"; false; }
 	# the tap and both redirects are in the namespace
@@ -216,7 +217,7 @@ http_ok() {
 	[ "$(cat "$out")" = "$(printf '%s\n' 02:00:0a:00:03:02 1400 'eth0 10.0.3.2/24' \
 		'eth0 fd00:3::2/64' 'default via 10.0.3.1 dev eth0' \
 		'10.0.3.0/24 dev eth0 scope link src 10.0.3.2' 'default via fd00:3::1 dev eth0' \
-		eth0 lo 'hello from the host' serving)" ]
+		eth0 lo 'hello from the host' 'arping ok' serving)" ]
 	"${K[@]}" kill n1 KILL
 	wait_until 60 status_is n1 stopped
 	"${K[@]}" delete n1
