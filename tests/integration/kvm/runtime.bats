@@ -192,6 +192,8 @@ http_ok() {
 
 @test "network: a veth's namespace reaches the VM: address, MAC, MTU, routes, both ways; delete unwires" {
 	local b=$BATS_TEST_TMPDIR/b out=$BATS_TEST_TMPDIR/out ns=kn$$
+	# kiln spec's capabilities and CAP_NET_RAW, which arping needs
+	local caps='["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE", "CAP_NET_RAW"]'
 	netns_veth "$ns"
 	mkdir -p "$BATS_TEST_TMPDIR/www"
 	echo "hello from the host" >"$BATS_TEST_TMPDIR/www/hello"
@@ -201,7 +203,8 @@ http_ok() {
 	# such as sit0), reaches the host's server (busybox 1.35's wget
 	# crashes with -T) and the host's end by ARP (a packet socket), then
 	# serves on port 80 until killed
-	bundle "$b" '["sh", "-c", "cat /sys/class/net/eth0/address /sys/class/net/eth0/mtu; ip -o -4 addr show dev eth0 | cut -d\" \" -f2,7; ip -o -6 addr show dev eth0 scope global | cut -d\" \" -f2,7; ip route | sed \"s/  */ /g; s/ $//\"; ip -6 route | grep ^default | cut -d\" \" -f1-5; ls /sys/class/net; wget -q -O- http://10.0.3.1:8083/hello; arping -c 1 -w 10 -I eth0 10.0.3.1 >/dev/null && echo arping ok; mkdir -p /tmp/www; echo hello from the container >/tmp/www/index.html; echo serving; exec httpd -f -p 80 -h /tmp/www"]'
+	bundle "$b" '["sh", "-c", "cat /sys/class/net/eth0/address /sys/class/net/eth0/mtu; ip -o -4 addr show dev eth0 | cut -d\" \" -f2,7; ip -o -6 addr show dev eth0 scope global | cut -d\" \" -f2,7; ip route | sed \"s/  */ /g; s/ $//\"; ip -6 route | grep ^default | cut -d\" \" -f1-5; ls /sys/class/net; wget -q -O- http://10.0.3.1:8083/hello; arping -c 1 -w 10 -I eth0 10.0.3.1 >/dev/null && echo arping ok; mkdir -p /tmp/www; echo hello from the container >/tmp/www/index.html; echo serving; exec httpd -f -p 80 -h /tmp/www"]' \
+		"{\"capabilities\": {\"bounding\": $caps, \"effective\": $caps, \"permitted\": $caps}}"
 	ns_path "$b" network "/run/netns/$ns"
 	"${K[@]}" create --bundle "$b" n1 >"$out" 2>&1 || { cat "$out"; false; }
 	# the tap and both redirects are in the namespace
