@@ -226,28 +226,30 @@ const struct oci_seccomp_flag *oci_seccomp_flags(size_t *n)
 	return seccomp_flags;
 }
 
+/* The entry of table (an array of structs with a name member) named key,
+ * or NULL. */
+#define FIND_NAMED(table, key)                                                                     \
+	({                                                                                         \
+		__typeof__(&(table)[0]) found_ = NULL;                                             \
+		for (size_t i_ = 0; i_ < ARRAY_SIZE(table) && found_ == NULL; i_++)                \
+			if (streq((table)[i_].name, (key)))                                        \
+				found_ = &(table)[i_];                                             \
+		found_;                                                                            \
+	})
+
 const struct oci_seccomp_action *oci_seccomp_action_lookup(const char *name)
 {
-	for (size_t i = 0; i < ARRAY_SIZE(seccomp_actions); i++)
-		if (streq(seccomp_actions[i].name, name))
-			return &seccomp_actions[i];
-	return NULL;
+	return FIND_NAMED(seccomp_actions, name);
 }
 
 const struct oci_seccomp_operator *oci_seccomp_operator_lookup(const char *name)
 {
-	for (size_t i = 0; i < ARRAY_SIZE(seccomp_operators); i++)
-		if (streq(seccomp_operators[i].name, name))
-			return &seccomp_operators[i];
-	return NULL;
+	return FIND_NAMED(seccomp_operators, name);
 }
 
 const struct oci_seccomp_flag *oci_seccomp_flag_lookup(const char *name)
 {
-	for (size_t i = 0; i < ARRAY_SIZE(seccomp_flags); i++)
-		if (streq(seccomp_flags[i].name, name))
-			return &seccomp_flags[i];
-	return NULL;
+	return FIND_NAMED(seccomp_flags, name);
 }
 
 bool oci_seccomp_action_supported(const char *name)
