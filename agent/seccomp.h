@@ -1,7 +1,7 @@
 /* OCI linux.seccomp (config-linux.md#seccomp) → a libseccomp filter.
- * agent_seccomp_parse() reads the JSON once, at `create`, so a bad profile
- * is refused with the JSON path of the bad field; agent_seccomp_build()
- * turns it into a scmp_filter_ctx in the agent, before the fork, and the
+ * agent_seccomp_parse() reads the JSON once, at `create`, with oci/'s
+ * parser, so a bad profile is refused with the JSON path of the bad field;
+ * agent_seccomp_build() turns it into a scmp_filter_ctx in the agent, before the fork, and the
  * child only calls agent_seccomp_load() as its last step before execve. */
 #ifndef KILN_AGENT_SECCOMP_H
 #define KILN_AGENT_SECCOMP_H
@@ -12,13 +12,7 @@
 
 #include "common/error.h"
 #include "common/json.h"
-
-/* OCI "flags" (SECCOMP_FILTER_FLAG_*) the agent applies. */
-enum {
-	AGENT_SECCOMP_FLAG_TSYNC = 1 << 0,
-	AGENT_SECCOMP_FLAG_LOG = 1 << 1,
-	AGENT_SECCOMP_FLAG_SPEC_ALLOW = 1 << 2,
-};
+#include "oci/names.h"
 
 /* One OCI syscalls[] entry: its names share one action and the argument
  * conditions (all must hold, except that several conditions on the same
@@ -35,15 +29,17 @@ struct agent_seccomp {
 	uint32_t default_action; /* SCMP_ACT_*, errno included */
 	uint32_t *arches;	 /* SCMP_ARCH_* */
 	size_t narches;
-	unsigned flags; /* AGENT_SECCOMP_FLAG_* */
+	unsigned flags; /* 1 << enum oci_seccomp_flag_index, for supported flags */
 	struct agent_seccomp_rule *rules;
 	size_t nrules;
 };
 
-/* Reads node (the linux.seccomp object). *out is NULL when the object asks
- * for nothing (no defaultAction and no syscalls, as runc reads it). Errors
- * name the JSON path: `linux.seccomp.syscalls[2].action: unknown action
- * "SCMP_ACT_FOO"`. */
+/* Reads node (the linux.seccomp object) with oci_seccomp_parse(), then
+ * refuses what the agent cannot apply: SCMP_ACT_NOTIFY and flags that oci's
+ * tables mark unsupported, an errno above 65535 or on an action that takes
+ * none. *out is NULL when the object asks for nothing (no defaultAction and
+ * no syscalls, as runc reads it). Errors name the JSON path:
+ * `linux.seccomp.syscalls[2].action: unknown action "SCMP_ACT_FOO"`. */
 int agent_seccomp_parse(const kiln_json_t *node, struct agent_seccomp **out, kiln_error_t *err);
 /* Frees a parsed profile; accepts NULL. */
 void agent_seccomp_free(struct agent_seccomp *s);

@@ -723,14 +723,11 @@ static void resources_free(struct oci_resources *r)
 	free(r);
 }
 
-/* value, read from obj[key], must be a name in list. */
-static int check_name(const kiln_json_t *obj, const char *key, const char *value,
-		      const char *const *list, const char *what, kiln_error_t *err)
+/* What obj[key] (value) names is unknown: "<path>: unknown <what> \"<value>\"". */
+static int unknown_name(const kiln_json_t *obj, const char *key, const char *value,
+			const char *what, kiln_error_t *err)
 {
-	if (oci_name_index(list, value) < 0)
-		return kiln_json_error(err, kiln_json_get(obj, key), "unknown %s \"%s\"", what,
-				       value);
-	return 0;
+	return kiln_json_error(err, kiln_json_get(obj, key), "unknown %s \"%s\"", what, value);
 }
 
 static int parse_seccomp_args(const kiln_json_t *call, struct oci_seccomp_syscall *sc,
@@ -755,9 +752,10 @@ static int parse_seccomp_args(const kiln_json_t *call, struct oci_seccomp_syscal
 		if (req_uint64(aj, "value", &a->value, err) < 0)
 			return -1;
 		if (get_opt_uint64(aj, "valueTwo", &a->value_two, err) < 0 ||
-		    req_str(aj, "op", &a->op, err) < 0 ||
-		    check_name(aj, "op", a->op, oci_seccomp_operators, "operator", err) < 0)
+		    req_str(aj, "op", &a->op, err) < 0)
 			return -1;
+		if (oci_seccomp_operator_lookup(a->op) == NULL)
+			return unknown_name(aj, "op", a->op, "operator", err);
 	}
 	return 0;
 }
@@ -788,29 +786,24 @@ static int parse_seccomp_syscalls(const kiln_json_t *sj, struct oci_seccomp *s, 
 				return kiln_json_error(
 				    err, kiln_json_array_get(kiln_json_get(cj, "names"), j),
 				    "empty syscall name");
-		if (req_str(cj, "action", &sc->action, err) < 0 ||
-		    check_name(cj, "action", sc->action, oci_seccomp_actions, "action", err) < 0 ||
-		    get_opt_uint32(cj, "errnoRet", &sc->errno_ret, err) < 0 ||
+		if (req_str(cj, "action", &sc->action, err) < 0)
+			return -1;
+		if (oci_seccomp_action_lookup(sc->action) == NULL)
+			return unknown_name(cj, "action", sc->action, "action", err);
+		if (get_opt_uint32(cj, "errnoRet", &sc->errno_ret, err) < 0 ||
 		    parse_seccomp_args(cj, sc, err) < 0)
 			return -1;
 	}
 	return 0;
 }
 
-static int parse_seccomp(const kiln_json_t *lj, struct oci_linux *l, kiln_error_t *err)
+static int parse_seccomp(const kiln_json_t *sj, struct oci_seccomp *s, kiln_error_t *err)
 {
-	const kiln_json_t *sj = NULL;
-	struct oci_seccomp *s;
-
-	if (kiln_json_get_object(lj, "seccomp", &sj, err) < 0)
+	if (get_str(sj, "defaultAction", &s->default_action, err) < 0)
 		return -1;
-	if (sj == NULL)
-		return 0;
-	s = l->seccomp = xzalloc(sizeof(*s));
-	if (get_str(sj, "defaultAction", &s->default_action, err) < 0 ||
-	    (s->default_action != NULL && check_name(sj, "defaultAction", s->default_action,
-						     oci_seccomp_actions, "action", err) < 0) ||
-	    get_opt_uint32(sj, "defaultErrnoRet", &s->default_errno_ret, err) < 0 ||
+	if (s->default_action != NULL && oci_seccomp_action_lookup(s->default_action) == NULL)
+		return unknown_name(sj, "defaultAction", s->default_action, "action", err);
+	if (get_opt_uint32(sj, "defaultErrnoRet", &s->default_errno_ret, err) < 0 ||
 	    get_strv(sj, "architectures", &s->architectures, err) < 0 ||
 	    get_strv(sj, "flags", &s->flags, err) < 0 ||
 	    get_str(sj, "listenerPath", &s->listener_path, err) < 0 ||
@@ -822,7 +815,7 @@ static int parse_seccomp(const kiln_json_t *lj, struct oci_linux *l, kiln_error_
 			    err, kiln_json_array_get(kiln_json_get(sj, "architectures"), i),
 			    "unknown architecture \"%s\"", s->architectures.v[i]);
 	for (size_t i = 0; i < s->flags.n; i++)
-		if (oci_name_index(oci_seccomp_flags, s->flags.v[i]) < 0)
+		if (oci_seccomp_flag_lookup(s->flags.v[i]) == NULL)
 			return kiln_json_error(err,
 					       kiln_json_array_get(kiln_json_get(sj, "flags"), i),
 					       "unknown flag \"%s\"", s->flags.v[i]);
@@ -834,7 +827,25 @@ static int parse_seccomp(const kiln_json_t *lj, struct oci_linux *l, kiln_error_
 	return 0;
 }
 
-static void seccomp_free(struct oci_seccomp *s)
+int oci_seccomp_parse(const kiln_json_t *node, struct oci_seccomp **out, kiln_error_t *err)
+{
+	struct oci_seccomp *s;
+
+	*out = NULL;
+	if (node == NULL || kiln_json_is_null(node))
+		return 0;
+	if (!kiln_json_is_object(node))
+		return kiln_json_error(err, node, "expected object");
+	s = xzalloc(sizeof(*s));
+	if (parse_seccomp(node, s, err) < 0) {
+		oci_seccomp_free(s);
+		return -1;
+	}
+	*out = s;
+	return 0;
+}
+
+void oci_seccomp_free(struct oci_seccomp *s)
 {
 	if (s == NULL)
 		return;
@@ -906,7 +917,7 @@ static int parse_linux(const kiln_json_t *doc, struct oci_config *c, kiln_error_
 	    parse_id_mappings(lj, "gidMappings", &l->gid_mappings, &l->n_gid_mappings, err) < 0 ||
 	    get_map(lj, "sysctl", &l->sysctl, NULL, err) < 0 || parse_resources(lj, l, err) < 0 ||
 	    get_str(lj, "cgroupsPath", &l->cgroups_path, err) < 0 ||
-	    parse_seccomp(lj, l, err) < 0 ||
+	    oci_seccomp_parse(kiln_json_get(lj, "seccomp"), &l->seccomp, err) < 0 ||
 	    get_str(lj, "rootfsPropagation", &l->rootfs_propagation, err) < 0 ||
 	    get_strv(lj, "maskedPaths", &l->masked_paths, err) < 0 ||
 	    get_strv(lj, "readonlyPaths", &l->readonly_paths, err) < 0 ||
@@ -934,7 +945,7 @@ static void linux_free(struct oci_linux *l)
 	map_release(&l->sysctl);
 	resources_free(l->resources);
 	free(l->cgroups_path);
-	seccomp_free(l->seccomp);
+	oci_seccomp_free(l->seccomp);
 	free(l->rootfs_propagation);
 	strv_release(&l->masked_paths);
 	strv_release(&l->readonly_paths);

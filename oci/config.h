@@ -34,6 +34,7 @@
 #include <stdint.h>
 
 #include "common/error.h"
+#include "common/json.h"
 #include "oci/names.h"
 
 /* Largest config.json / process.json oci_*_load() reads. */
@@ -272,6 +273,16 @@ static inline void oci_config_free_fn(struct oci_config **p)
 	oci_config_free(*p);
 }
 #define cleanup_oci_config __attribute__((cleanup(oci_config_free_fn)))
+
+/* One linux.seccomp object, as oci_config_parse() reads it (kiln-agent
+ * reads the spec it is sent with this too). node NULL or a JSON null: *out
+ * is NULL. An object with neither defaultAction nor syscalls reads as one
+ * with a NULL default_action and no syscalls (runc: no filter). Errors name
+ * node's JSON path: "linux.seccomp.syscalls[2].action: unknown action
+ * \"SCMP_ACT_FOO\"". */
+int oci_seccomp_parse(const kiln_json_t *node, struct oci_seccomp **out, kiln_error_t *err);
+/* Accepts NULL. */
+void oci_seccomp_free(struct oci_seccomp *s);
 
 /* What `create` needs beyond a valid config: a process with a program to
  * run ("process: missing", "process.args: must not be empty",

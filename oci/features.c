@@ -83,19 +83,27 @@ static void gen_capabilities(kiln_json_gen_t *g)
 
 static void gen_seccomp(kiln_json_gen_t *g)
 {
+	const struct oci_seccomp_action *actions;
+	const struct oci_seccomp_operator *ops;
+	const struct oci_seccomp_flag *flags;
+	size_t nactions, nops, nflags;
+
+	actions = oci_seccomp_actions(&nactions);
+	ops = oci_seccomp_operators(&nops);
+	flags = oci_seccomp_flags(&nflags);
 	kiln_json_gen_key(g, "seccomp");
 	kiln_json_gen_map_open(g);
 	gen_bool_member(g, "enabled", true);
 	kiln_json_gen_key(g, "actions");
 	kiln_json_gen_array_open(g);
-	for (size_t i = 0; oci_seccomp_actions[i] != NULL; i++)
-		if (oci_seccomp_action_supported(oci_seccomp_actions[i]))
-			kiln_json_gen_string(g, oci_seccomp_actions[i]);
+	for (size_t i = 0; i < nactions; i++)
+		if (actions[i].supported)
+			kiln_json_gen_string(g, actions[i].name);
 	kiln_json_gen_array_close(g);
 	kiln_json_gen_key(g, "operators");
 	kiln_json_gen_array_open(g);
-	for (size_t i = 0; oci_seccomp_operators[i] != NULL; i++)
-		kiln_json_gen_string(g, oci_seccomp_operators[i]);
+	for (size_t i = 0; i < nops; i++)
+		kiln_json_gen_string(g, ops[i].name);
 	kiln_json_gen_array_close(g);
 	kiln_json_gen_key(g, "archs");
 	kiln_json_gen_array_open(g);
@@ -105,14 +113,14 @@ static void gen_seccomp(kiln_json_gen_t *g)
 	kiln_json_gen_array_close(g);
 	kiln_json_gen_key(g, "knownFlags");
 	kiln_json_gen_array_open(g);
-	for (size_t i = 0; oci_seccomp_flags[i] != NULL; i++)
-		kiln_json_gen_string(g, oci_seccomp_flags[i]);
+	for (size_t i = 0; i < nflags; i++)
+		kiln_json_gen_string(g, flags[i].name);
 	kiln_json_gen_array_close(g);
 	kiln_json_gen_key(g, "supportedFlags");
 	kiln_json_gen_array_open(g);
-	for (size_t i = 0; oci_seccomp_flags[i] != NULL; i++)
-		if (oci_seccomp_flag_supported(oci_seccomp_flags[i]))
-			kiln_json_gen_string(g, oci_seccomp_flags[i]);
+	for (size_t i = 0; i < nflags; i++)
+		if (flags[i].supported)
+			kiln_json_gen_string(g, flags[i].name);
 	kiln_json_gen_array_close(g);
 	kiln_json_gen_map_close(g);
 }

@@ -181,26 +181,90 @@ const char *oci_hook_name(enum oci_hook_kind kind)
 	return (unsigned)kind < OCI_HOOK_COUNT ? hook_names[kind] : NULL;
 }
 
-const char *const oci_seccomp_actions[] = {
-    "SCMP_ACT_ALLOW",	    "SCMP_ACT_ERRNO",
-    "SCMP_ACT_KILL",	    "SCMP_ACT_KILL_PROCESS",
-    "SCMP_ACT_KILL_THREAD", "SCMP_ACT_LOG",
-    "SCMP_ACT_NOTIFY",	    "SCMP_ACT_TRACE",
-    "SCMP_ACT_TRAP",	    NULL,
+static const struct oci_seccomp_action seccomp_actions[] = {
+    {"SCMP_ACT_ALLOW", SCMP_ACT_ALLOW, false, true},
+    {"SCMP_ACT_ERRNO", SCMP_ACT_ERRNO(0), true, true},
+    {"SCMP_ACT_KILL", SCMP_ACT_KILL, false, true},
+    {"SCMP_ACT_KILL_PROCESS", SCMP_ACT_KILL_PROCESS, false, true},
+    {"SCMP_ACT_KILL_THREAD", SCMP_ACT_KILL_THREAD, false, true},
+    {"SCMP_ACT_LOG", SCMP_ACT_LOG, false, true},
+    {"SCMP_ACT_NOTIFY", SCMP_ACT_NOTIFY, false, false},
+    {"SCMP_ACT_TRACE", SCMP_ACT_TRACE(0), true, true},
+    {"SCMP_ACT_TRAP", SCMP_ACT_TRAP, false, true},
 };
 
-const char *const oci_seccomp_operators[] = {
-    "SCMP_CMP_EQ", "SCMP_CMP_GE",	 "SCMP_CMP_GT", "SCMP_CMP_LE",
-    "SCMP_CMP_LT", "SCMP_CMP_MASKED_EQ", "SCMP_CMP_NE", NULL,
+static const struct oci_seccomp_operator seccomp_operators[] = {
+    {"SCMP_CMP_EQ", SCMP_CMP_EQ}, {"SCMP_CMP_GE", SCMP_CMP_GE},
+    {"SCMP_CMP_GT", SCMP_CMP_GT}, {"SCMP_CMP_LE", SCMP_CMP_LE},
+    {"SCMP_CMP_LT", SCMP_CMP_LT}, {"SCMP_CMP_MASKED_EQ", SCMP_CMP_MASKED_EQ},
+    {"SCMP_CMP_NE", SCMP_CMP_NE},
 };
 
-const char *const oci_seccomp_flags[] = {
-    "SECCOMP_FILTER_FLAG_TSYNC",
-    "SECCOMP_FILTER_FLAG_LOG",
-    "SECCOMP_FILTER_FLAG_SPEC_ALLOW",
-    "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV",
-    NULL,
+static const struct oci_seccomp_flag seccomp_flags[OCI_SECCOMP_FLAG_COUNT] = {
+    [OCI_SECCOMP_FLAG_TSYNC] = {"SECCOMP_FILTER_FLAG_TSYNC", SCMP_FLTATR_CTL_TSYNC, true},
+    [OCI_SECCOMP_FLAG_LOG] = {"SECCOMP_FILTER_FLAG_LOG", SCMP_FLTATR_CTL_LOG, true},
+    [OCI_SECCOMP_FLAG_SPEC_ALLOW] = {"SECCOMP_FILTER_FLAG_SPEC_ALLOW", SCMP_FLTATR_CTL_SSB, true},
+    [OCI_SECCOMP_FLAG_WAIT_KILLABLE_RECV] = {"SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV",
+					     _SCMP_FLTATR_MIN, false},
 };
+
+const struct oci_seccomp_action *oci_seccomp_actions(size_t *n)
+{
+	*n = ARRAY_SIZE(seccomp_actions);
+	return seccomp_actions;
+}
+
+const struct oci_seccomp_operator *oci_seccomp_operators(size_t *n)
+{
+	*n = ARRAY_SIZE(seccomp_operators);
+	return seccomp_operators;
+}
+
+const struct oci_seccomp_flag *oci_seccomp_flags(size_t *n)
+{
+	*n = ARRAY_SIZE(seccomp_flags);
+	return seccomp_flags;
+}
+
+/* The entry of table (an array of structs with a name member) named key,
+ * or NULL. */
+#define FIND_NAMED(table, key)                                                                     \
+	({                                                                                         \
+		__typeof__(&(table)[0]) found_ = NULL;                                             \
+		for (size_t i_ = 0; i_ < ARRAY_SIZE(table) && found_ == NULL; i_++)                \
+			if (streq((table)[i_].name, (key)))                                        \
+				found_ = &(table)[i_];                                             \
+		found_;                                                                            \
+	})
+
+const struct oci_seccomp_action *oci_seccomp_action_lookup(const char *name)
+{
+	return FIND_NAMED(seccomp_actions, name);
+}
+
+const struct oci_seccomp_operator *oci_seccomp_operator_lookup(const char *name)
+{
+	return FIND_NAMED(seccomp_operators, name);
+}
+
+const struct oci_seccomp_flag *oci_seccomp_flag_lookup(const char *name)
+{
+	return FIND_NAMED(seccomp_flags, name);
+}
+
+bool oci_seccomp_action_supported(const char *name)
+{
+	const struct oci_seccomp_action *a = oci_seccomp_action_lookup(name);
+
+	return a != NULL && a->supported;
+}
+
+bool oci_seccomp_flag_supported(const char *name)
+{
+	const struct oci_seccomp_flag *f = oci_seccomp_flag_lookup(name);
+
+	return f != NULL && f->supported;
+}
 
 const char *const oci_seccomp_archs[] = {
     "SCMP_ARCH_X86",	 "SCMP_ARCH_X86_64",   "SCMP_ARCH_X32",		"SCMP_ARCH_ARM",
@@ -217,17 +281,6 @@ int oci_name_index(const char *const *list, const char *name)
 		if (streq(list[i], name))
 			return i;
 	return -1;
-}
-
-bool oci_seccomp_action_supported(const char *name)
-{
-	return oci_name_index(oci_seccomp_actions, name) >= 0 && !streq(name, "SCMP_ACT_NOTIFY");
-}
-
-bool oci_seccomp_flag_supported(const char *name)
-{
-	return oci_name_index(oci_seccomp_flags, name) >= 0 &&
-	       !streq(name, "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV");
 }
 
 uint32_t oci_seccomp_arch_resolve(const char *name)

@@ -4,6 +4,7 @@
 #ifndef KILN_OCI_NAMES_H
 #define KILN_OCI_NAMES_H
 
+#include <seccomp.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -76,21 +77,64 @@ enum oci_hook_kind {
 
 const char *oci_hook_name(enum oci_hook_kind kind);
 
-/* Seccomp names (config-linux.md#seccomp). The lists are NULL-terminated
- * and hold every name the spec defines; oci_seccomp_*_supported() says
- * which of them kiln-agent can apply. */
-extern const char *const oci_seccomp_actions[];
-extern const char *const oci_seccomp_operators[];
-extern const char *const oci_seccomp_flags[];
+/* Seccomp names (config-linux.md#seccomp) with their libseccomp values,
+ * one table per kind, each holding every name the spec defines; `supported`
+ * says which of them kiln-agent can apply (what `features` reports). */
+struct oci_seccomp_action {
+	const char *name; /* "SCMP_ACT_ERRNO" */
+	/* SCMP_ACT_*; for the two that take an errno, with errno 0: the
+	 * action is value | errnoRet (SCMP_ACT_ERRNO(n) == SCMP_ACT_ERRNO(0) | n). */
+	uint32_t value;
+	bool takes_errno; /* SCMP_ACT_ERRNO, SCMP_ACT_TRACE */
+	bool supported;	  /* SCMP_ACT_NOTIFY needs a listener the agent lacks */
+};
+
+struct oci_seccomp_operator {
+	const char *name; /* "SCMP_CMP_EQ" */
+	enum scmp_compare value;
+};
+
+/* The filter flags, by index in the flag table. */
+enum oci_seccomp_flag_index {
+	OCI_SECCOMP_FLAG_TSYNC,
+	OCI_SECCOMP_FLAG_LOG,
+	OCI_SECCOMP_FLAG_SPEC_ALLOW,
+	OCI_SECCOMP_FLAG_WAIT_KILLABLE_RECV,
+	OCI_SECCOMP_FLAG_COUNT,
+};
+
+struct oci_seccomp_flag {
+	const char *name; /* "SECCOMP_FILTER_FLAG_TSYNC" */
+	/* The filter attribute that sets it (to 1); _SCMP_FLTATR_MIN for one
+	 * this libseccomp has none for, which is then not supported. */
+	enum scmp_filter_attr attr;
+	/* SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV only matters with
+	 * SCMP_ACT_NOTIFY. */
+	bool supported;
+};
+
+/* The whole tables, in a fixed order (the flags' by their index); *n
+ * entries. */
+const struct oci_seccomp_action *oci_seccomp_actions(size_t *n);
+const struct oci_seccomp_operator *oci_seccomp_operators(size_t *n);
+const struct oci_seccomp_flag *oci_seccomp_flags(size_t *n);
+
+/* The entry for name, or NULL for a name the spec does not define. */
+const struct oci_seccomp_action *oci_seccomp_action_lookup(const char *name);
+const struct oci_seccomp_operator *oci_seccomp_operator_lookup(const char *name);
+const struct oci_seccomp_flag *oci_seccomp_flag_lookup(const char *name);
+
+/* Whether name is a spec name that kiln-agent applies. */
+bool oci_seccomp_action_supported(const char *name);
+bool oci_seccomp_flag_supported(const char *name);
+
+/* Every SCMP_ARCH_* name the spec defines, NULL-terminated. Their values
+ * are libseccomp's own, through oci_seccomp_arch_resolve(). */
 extern const char *const oci_seccomp_archs[];
 
 /* Index of name in a NULL-terminated list, or -1. */
 int oci_name_index(const char *const *list, const char *name);
 
-/* SCMP_ACT_NOTIFY needs a listener the agent does not provide. */
-bool oci_seccomp_action_supported(const char *name);
-/* SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV only matters with SCMP_ACT_NOTIFY. */
-bool oci_seccomp_flag_supported(const char *name);
 /* "SCMP_ARCH_X86_64" → SCMP_ARCH_X86_64 as this libseccomp resolves it; 0
  * for a name it does not know. */
 uint32_t oci_seccomp_arch_resolve(const char *name);

@@ -160,8 +160,8 @@ static int test_podman_shape(void)
 	TAP_CHECK(sc != NULL);
 	TAP_CHECK(sc->default_action == SCMP_ACT_ERRNO(38));
 	TAP_CHECK(sc->narches == 3 && sc->arches[0] == SCMP_ARCH_X86_64);
-	TAP_CHECK(sc->flags == (AGENT_SECCOMP_FLAG_TSYNC | AGENT_SECCOMP_FLAG_LOG |
-				AGENT_SECCOMP_FLAG_SPEC_ALLOW));
+	TAP_CHECK(sc->flags == (1u << OCI_SECCOMP_FLAG_TSYNC | 1u << OCI_SECCOMP_FLAG_LOG |
+				1u << OCI_SECCOMP_FLAG_SPEC_ALLOW));
 	TAP_CHECK(sc->nrules == 13);
 	TAP_CHECK(sc->rules[0].nnames == 28 && sc->rules[0].action == SCMP_ACT_ERRNO(1));
 	TAP_CHECK(sc->rules[1].action == SCMP_ACT_ALLOW);
@@ -229,7 +229,7 @@ static int test_errors(void)
 {
 	CHECK_SC_FAILS("[]", "linux.seccomp: expected object");
 	CHECK_SC_FAILS("{\"syscalls\":[{\"names\":[\"read\"],\"action\":\"SCMP_ACT_ERRNO\"}]}",
-		       "linux.seccomp: defaultAction: missing");
+		       "linux.seccomp.defaultAction: missing");
 	CHECK_SC_FAILS("{\"defaultAction\":\"SCMP_ACT_FOO\"}",
 		       "linux.seccomp.defaultAction: unknown action \"SCMP_ACT_FOO\"");
 	CHECK_SC_FAILS("{\"defaultAction\":7}", "linux.seccomp.defaultAction: expected string");
@@ -258,9 +258,11 @@ static int test_errors(void)
 		       ",\"syscalls\":[{\"names\":[\"read\"],\"action\":\"SCMP_ACT_NOTIFY\"}]}",
 		       "linux.seccomp.syscalls[0].action: SCMP_ACT_NOTIFY is not supported");
 	CHECK_SC_FAILS("{" DEF ",\"syscalls\":[{\"names\":[\"read\"]}]}",
-		       "linux.seccomp.syscalls[0]: action: missing");
+		       "linux.seccomp.syscalls[0].action: missing");
 	CHECK_SC_FAILS("{" DEF ",\"syscalls\":[{\"action\":\"SCMP_ACT_ERRNO\"}]}",
-		       "linux.seccomp.syscalls[0]: names: must name at least one syscall");
+		       "linux.seccomp.syscalls[0].names: missing");
+	CHECK_SC_FAILS("{" DEF ",\"syscalls\":[{\"names\":[],\"action\":\"SCMP_ACT_ERRNO\"}]}",
+		       "linux.seccomp.syscalls[0].names: must name at least one syscall");
 	CHECK_SC_FAILS("{" DEF
 		       ",\"syscalls\":[{\"names\":[\"read\",3],\"action\":\"SCMP_ACT_ERRNO\"}]}",
 		       "linux.seccomp.syscalls[0].names[1]: expected string");
@@ -269,21 +271,71 @@ static int test_errors(void)
 		       "linux.seccomp.syscalls[0].errnoRet: only SCMP_ACT_ERRNO and SCMP_ACT_TRACE "
 		       "take an errno");
 	CHECK_SC_FAILS("{" DEF ",\"syscalls\":[{\"names\":[\"read\"],\"action\":\"SCMP_ACT_ERRNO\","
-		       "\"args\":[{\"index\":0,\"op\":\"SCMP_CMP_EQ\"},"
-		       "{\"index\":1,\"op\":\"SCMP_CMP_FOO\"}]}]}",
+		       "\"args\":[{\"index\":0,\"value\":0,\"op\":\"SCMP_CMP_EQ\"},"
+		       "{\"index\":1,\"value\":0,\"op\":\"SCMP_CMP_FOO\"}]}]}",
 		       "linux.seccomp.syscalls[0].args[1].op: unknown operator \"SCMP_CMP_FOO\"");
 	CHECK_SC_FAILS("{" DEF ",\"syscalls\":[{\"names\":[\"read\"],\"action\":\"SCMP_ACT_ERRNO\","
 		       "\"args\":[{\"index\":6,\"value\":1,\"op\":\"SCMP_CMP_EQ\"}]}]}",
 		       "linux.seccomp.syscalls[0].args[0].index: 6 is out of range (0 to 5)");
 	CHECK_SC_FAILS("{" DEF ",\"syscalls\":[{\"names\":[\"read\"],\"action\":\"SCMP_ACT_ERRNO\","
 		       "\"args\":[{\"value\":1,\"op\":\"SCMP_CMP_EQ\"}]}]}",
-		       "linux.seccomp.syscalls[0].args[0]: index: missing");
+		       "linux.seccomp.syscalls[0].args[0].index: missing");
+	CHECK_SC_FAILS("{" DEF ",\"syscalls\":[{\"names\":[\"read\"],\"action\":\"SCMP_ACT_ERRNO\","
+		       "\"args\":[{\"index\":0,\"op\":\"SCMP_CMP_EQ\"}]}]}",
+		       "linux.seccomp.syscalls[0].args[0].value: missing");
 	CHECK_SC_FAILS("{" DEF ",\"syscalls\":[{\"names\":[\"read\"],\"action\":\"SCMP_ACT_ERRNO\","
 		       "\"args\":[{\"index\":0,\"value\":-1,\"op\":\"SCMP_CMP_EQ\"}]}]}",
 		       "linux.seccomp.syscalls[0].args[0].value: -1 is out of range");
 	CHECK_SC_FAILS("{" DEF ",\"syscalls\":[{\"names\":[\"read\"],\"action\":\"SCMP_ACT_ERRNO\","
-		       "\"args\":[{\"index\":0}]}]}",
-		       "linux.seccomp.syscalls[0].args[0]: op: missing");
+		       "\"args\":[{\"index\":0,\"value\":0}]}]}",
+		       "linux.seccomp.syscalls[0].args[0].op: missing");
+	return TAP_PASS;
+}
+
+/* Every action and flag in oci/'s tables: the agent applies exactly those
+ * marked supported (what `kiln features` reports), with the table's value. */
+static int test_follows_oci_tables(void)
+{
+	const struct oci_seccomp_action *actions;
+	const struct oci_seccomp_flag *flags;
+	size_t n;
+
+	actions = oci_seccomp_actions(&n);
+	for (size_t i = 0; i < n; i++) {
+		cleanup_free char *sc = xasprintf("{\"defaultAction\":\"%s\"}", actions[i].name);
+		cleanup_free char *msg = NULL, *want = NULL;
+		struct agent_spec s;
+		int r = parse_sc(sc, &s, &msg);
+
+		if (actions[i].supported) {
+			TAP_CHECK(r == 0 && s.seccomp != NULL);
+			TAP_CHECK(s.seccomp->default_action ==
+				  (actions[i].value | (actions[i].takes_errno ? EPERM : 0)));
+		} else {
+			want = xasprintf("linux.seccomp.defaultAction: %s is not supported",
+					 actions[i].name);
+			TAP_CHECK(r < 0);
+			TAP_CHECK_STR(msg, want);
+		}
+		agent_spec_release(&s);
+	}
+	flags = oci_seccomp_flags(&n);
+	for (size_t i = 0; i < n; i++) {
+		cleanup_free char *sc = xasprintf("{" DEF ",\"flags\":[\"%s\"]}", flags[i].name);
+		cleanup_free char *msg = NULL, *want = NULL;
+		struct agent_spec s;
+		int r = parse_sc(sc, &s, &msg);
+
+		if (flags[i].supported) {
+			TAP_CHECK(r == 0 && s.seccomp != NULL && s.seccomp->flags == 1u << i);
+		} else {
+			want =
+			    xasprintf("linux.seccomp.flags[0]: %s is not supported", flags[i].name);
+			TAP_CHECK(r < 0);
+			TAP_CHECK_STR(msg, want);
+		}
+		agent_spec_release(&s);
+	}
 	return TAP_PASS;
 }
 
@@ -300,7 +352,7 @@ static int run_filtered(const char *sc, int (*body)(void))
 	pid_t pid;
 
 	if (parse_sc(sc, &s, &msg) < 0 || agent_seccomp_build(s.seccomp, &ctx, &err) < 0) {
-		tap_diag("%s", msg != NULL ? msg : err->msg);
+		tap_diag("%s", msg != NULL ? msg : err != NULL ? err->msg : "(none)");
 		kiln_error_free(&err);
 		agent_spec_release(&s);
 		return -1;
@@ -466,6 +518,6 @@ static int test_load_default_errno(void)
 }
 
 TAP_MAIN(TAP_TEST(test_runtime_spec_example), TAP_TEST(test_podman_shape),
-	 TAP_TEST(test_absent_or_empty), TAP_TEST(test_errors), TAP_TEST(test_load_errno),
-	 TAP_TEST(test_load_args), TAP_TEST(test_load_kill_process),
+	 TAP_TEST(test_absent_or_empty), TAP_TEST(test_errors), TAP_TEST(test_follows_oci_tables),
+	 TAP_TEST(test_load_errno), TAP_TEST(test_load_args), TAP_TEST(test_load_kill_process),
 	 TAP_TEST(test_load_default_errno))

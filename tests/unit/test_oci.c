@@ -1199,8 +1199,10 @@ static int test_names(void)
 
 	TAP_CHECK_STR(oci_hook_name(OCI_HOOK_CREATE_CONTAINER), "createContainer");
 	TAP_CHECK(oci_hook_name(OCI_HOOK_COUNT) == NULL);
-	TAP_CHECK(oci_name_index(oci_seccomp_operators, "SCMP_CMP_NE") >= 0);
-	TAP_CHECK(oci_name_index(oci_seccomp_operators, "SCMP_CMP_XX") == -1);
+	TAP_CHECK(oci_name_index(oci_seccomp_archs, "SCMP_ARCH_X86_64") >= 0);
+	TAP_CHECK(oci_name_index(oci_seccomp_archs, "SCMP_ARCH_VAX") == -1);
+	TAP_CHECK(oci_seccomp_operator_lookup("SCMP_CMP_NE") != NULL);
+	TAP_CHECK(oci_seccomp_operator_lookup("SCMP_CMP_XX") == NULL);
 	TAP_CHECK(oci_seccomp_action_supported("SCMP_ACT_KILL_PROCESS"));
 	TAP_CHECK(!oci_seccomp_action_supported("SCMP_ACT_NOTIFY"));
 	TAP_CHECK(!oci_seccomp_action_supported("SCMP_ACT_NOPE"));
@@ -1211,9 +1213,106 @@ static int test_names(void)
 	return TAP_PASS;
 }
 
+/* The seccomp tables hold libseccomp's values for their names. */
+static int test_seccomp_tables(void)
+{
+	static const struct {
+		const char *name;
+		uint32_t value; /* with errno 38 for the two that take one */
+	} actions[] = {
+	    {"SCMP_ACT_ALLOW", SCMP_ACT_ALLOW},
+	    {"SCMP_ACT_ERRNO", SCMP_ACT_ERRNO(38)},
+	    {"SCMP_ACT_KILL", SCMP_ACT_KILL},
+	    {"SCMP_ACT_KILL_PROCESS", SCMP_ACT_KILL_PROCESS},
+	    {"SCMP_ACT_KILL_THREAD", SCMP_ACT_KILL_THREAD},
+	    {"SCMP_ACT_LOG", SCMP_ACT_LOG},
+	    {"SCMP_ACT_NOTIFY", SCMP_ACT_NOTIFY},
+	    {"SCMP_ACT_TRACE", SCMP_ACT_TRACE(38)},
+	    {"SCMP_ACT_TRAP", SCMP_ACT_TRAP},
+	};
+	static const struct {
+		const char *name;
+		enum scmp_compare value;
+	} ops[] = {
+	    {"SCMP_CMP_EQ", SCMP_CMP_EQ}, {"SCMP_CMP_GE", SCMP_CMP_GE},
+	    {"SCMP_CMP_GT", SCMP_CMP_GT}, {"SCMP_CMP_LE", SCMP_CMP_LE},
+	    {"SCMP_CMP_LT", SCMP_CMP_LT}, {"SCMP_CMP_MASKED_EQ", SCMP_CMP_MASKED_EQ},
+	    {"SCMP_CMP_NE", SCMP_CMP_NE},
+	};
+	const struct oci_seccomp_action *a;
+	const struct oci_seccomp_operator *op;
+	const struct oci_seccomp_flag *f, *flags;
+	size_t n;
+
+	TAP_CHECK(oci_seccomp_actions(&n) != NULL && n == ARRAY_SIZE(actions));
+	for (size_t i = 0; i < ARRAY_SIZE(actions); i++) {
+		a = oci_seccomp_action_lookup(actions[i].name);
+		TAP_CHECK(a != NULL);
+		TAP_CHECK((a->value | (a->takes_errno ? 38u : 0u)) == actions[i].value);
+		TAP_CHECK(a->supported == !streq(actions[i].name, "SCMP_ACT_NOTIFY"));
+	}
+	TAP_CHECK(oci_seccomp_action_lookup("SCMP_ACT_ERRNO")->takes_errno);
+	TAP_CHECK(oci_seccomp_action_lookup("SCMP_ACT_TRACE")->takes_errno);
+	TAP_CHECK(!oci_seccomp_action_lookup("SCMP_ACT_LOG")->takes_errno);
+	TAP_CHECK(oci_seccomp_action_lookup("scmp_act_allow") == NULL);
+	TAP_CHECK(oci_seccomp_operators(&n) != NULL && n == ARRAY_SIZE(ops));
+	for (size_t i = 0; i < ARRAY_SIZE(ops); i++) {
+		op = oci_seccomp_operator_lookup(ops[i].name);
+		TAP_CHECK(op != NULL && op->value == ops[i].value);
+	}
+	flags = oci_seccomp_flags(&n);
+	TAP_CHECK(n == OCI_SECCOMP_FLAG_COUNT);
+	f = oci_seccomp_flag_lookup("SECCOMP_FILTER_FLAG_TSYNC");
+	TAP_CHECK(f == &flags[OCI_SECCOMP_FLAG_TSYNC] && f->attr == SCMP_FLTATR_CTL_TSYNC);
+	f = oci_seccomp_flag_lookup("SECCOMP_FILTER_FLAG_LOG");
+	TAP_CHECK(f == &flags[OCI_SECCOMP_FLAG_LOG] && f->attr == SCMP_FLTATR_CTL_LOG);
+	f = oci_seccomp_flag_lookup("SECCOMP_FILTER_FLAG_SPEC_ALLOW");
+	TAP_CHECK(f == &flags[OCI_SECCOMP_FLAG_SPEC_ALLOW] && f->attr == SCMP_FLTATR_CTL_SSB);
+	f = oci_seccomp_flag_lookup("SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV");
+	TAP_CHECK(f == &flags[OCI_SECCOMP_FLAG_WAIT_KILLABLE_RECV] && !f->supported);
+	/* A supported flag has an attribute to set. */
+	for (size_t i = 0; i < n; i++)
+		TAP_CHECK(!flags[i].supported || flags[i].attr != _SCMP_FLTATR_MIN);
+	TAP_CHECK(oci_seccomp_flag_lookup("SECCOMP_FILTER_FLAG_X") == NULL);
+	return TAP_PASS;
+}
+
+/* oci_seccomp_parse() on its own: what oci_config_parse() reads for
+ * linux.seccomp, with the same paths in its errors. */
+static int test_seccomp_parse(void)
+{
+	static const char doc_text[] =
+	    "{\"linux\":{\"seccomp\":{\"defaultAction\":\"SCMP_ACT_ERRNO\","
+	    "\"defaultErrnoRet\":38,\"flags\":[\"SECCOMP_FILTER_FLAG_LOG\"],"
+	    "\"syscalls\":[{\"names\":[\"read\"],\"action\":\"SCMP_ACT_ALLOW\"},"
+	    "{\"names\":[\"kill\"],\"action\":\"SCMP_ACT_ALLOW\",\"args\":["
+	    "{\"index\":1,\"value\":0,\"op\":\"SCMP_CMP_NOPE\"}]}]},"
+	    "\"other\":null,\"empty\":{},\"list\":[]}}";
+	cleanup_json kiln_json_t *doc = NULL;
+	const kiln_json_t *l;
+	struct oci_seccomp *s = NULL;
+	kiln_error_t err = NULL;
+
+	TAP_CHECK(kiln_json_parse(doc_text, strlen(doc_text), &doc, &err) == 0);
+	l = kiln_json_get(doc, "linux");
+	TAP_CHECK(oci_seccomp_parse(kiln_json_get(l, "seccomp"), &s, &err) == -1 && s == NULL);
+	TAP_CHECK_STR(err->msg,
+		      "linux.seccomp.syscalls[1].args[0].op: unknown operator \"SCMP_CMP_NOPE\"");
+	kiln_error_free(&err);
+	TAP_CHECK(oci_seccomp_parse(kiln_json_get(l, "list"), &s, &err) == -1 && s == NULL);
+	TAP_CHECK_STR(err->msg, "linux.list: expected object");
+	kiln_error_free(&err);
+	TAP_CHECK(oci_seccomp_parse(NULL, &s, &err) == 0 && s == NULL);
+	TAP_CHECK(oci_seccomp_parse(kiln_json_get(l, "other"), &s, &err) == 0 && s == NULL);
+	TAP_CHECK(oci_seccomp_parse(kiln_json_get(l, "empty"), &s, &err) == 0 && s != NULL);
+	TAP_CHECK(s->default_action == NULL && s->n_syscalls == 0 && s->flags.n == 0);
+	oci_seccomp_free(s);
+	return TAP_PASS;
+}
+
 TAP_MAIN(TAP_TEST(test_full_config), TAP_TEST(test_minimal_config), TAP_TEST(test_nulls_are_absent),
 	 TAP_TEST(test_bad_configs), TAP_TEST(test_versions), TAP_TEST(test_spec_1_3),
 	 TAP_TEST(test_check_runnable), TAP_TEST(test_config_load), TAP_TEST(test_process_doc),
 	 TAP_TEST(test_state_round_trip), TAP_TEST(test_state_minimal_and_errors),
 	 TAP_TEST(test_rfc3339), TAP_TEST(test_features), TAP_TEST(test_default_spec),
-	 TAP_TEST(test_names))
+	 TAP_TEST(test_names), TAP_TEST(test_seccomp_tables), TAP_TEST(test_seccomp_parse))
