@@ -6,7 +6,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "agent/net.h"
@@ -233,42 +232,25 @@ static int move_and_configure(int nsfd, const struct proto_network *n, kiln_erro
 	return agent_net_configure(n, err);
 }
 
+struct move_args {
+	int nsfd;
+	const struct proto_network *n;
+};
+
+static int move_child(void *arg, kiln_error_t *err)
+{
+	const struct move_args *a = arg;
+
+	return move_and_configure(a->nsfd, a->n, err);
+}
+
 int agent_net_setup(pid_t pid, const struct proto_network *n, kiln_error_t *err)
 {
 	cleanup_free char *path = xasprintf("/proc/%d/ns/net", (int)pid);
 	cleanup_close int nsfd = open(path, O_RDONLY | O_CLOEXEC);
-	char msg[512];
-	int pfd[2], status;
-	ssize_t len;
-	pid_t helper;
+	struct move_args a = {.nsfd = nsfd, .n = n};
 
 	if (nsfd < 0)
 		return kiln_error_make(err, errno, "%s", path);
-	if (pipe2(pfd, O_CLOEXEC) < 0)
-		return kiln_error_make(err, errno, "pipe");
-	helper = fork();
-	if (helper < 0) {
-		close(pfd[0]);
-		close(pfd[1]);
-		return kiln_error_make(err, errno, "fork");
-	}
-	if (helper == 0) {
-		kiln_error_t e = NULL;
-
-		close(pfd[0]);
-		if (move_and_configure(nsfd, n, &e) < 0) {
-			(void)!write(pfd[1], e->msg, strlen(e->msg));
-			_exit(1);
-		}
-		_exit(0);
-	}
-	close(pfd[1]);
-	len = kiln_read_full(pfd[0], msg, sizeof(msg) - 1);
-	close(pfd[0]);
-	while (waitpid(helper, &status, 0) < 0 && errno == EINTR)
-		;
-	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
-		return 0;
-	msg[len > 0 ? len : 0] = '\0';
-	return kiln_error_make(err, 0, "%s", msg[0] ? msg : "configuring the network failed");
+	return kiln_call_in_child(move_child, &a, "configuring the network failed", err);
 }

@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "common/io.h"
@@ -404,4 +405,42 @@ int kiln_unix_connect(const char *path, kiln_error_t *err)
 	if (connect(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0)
 		return kiln_error_make(err, errno, "connect to '%s'", path);
 	return TAKE_FD(fd);
+}
+
+int kiln_call_in_child(int (*fn)(void *arg, kiln_error_t *err), void *arg, const char *what,
+		       kiln_error_t *err)
+{
+	char msg[512];
+	int pfd[2], status;
+	ssize_t len;
+	pid_t pid;
+
+	if (pipe2(pfd, O_CLOEXEC) < 0)
+		return kiln_error_make(err, errno, "pipe");
+	pid = fork();
+	if (pid < 0) {
+		close(pfd[0]);
+		close(pfd[1]);
+		return kiln_error_make(err, errno, "fork");
+	}
+	if (pid == 0) {
+		kiln_error_t e = NULL;
+
+		close(pfd[0]);
+		if (fn(arg, &e) < 0) {
+			if (e)
+				(void)!write(pfd[1], e->msg, strlen(e->msg));
+			_exit(1);
+		}
+		_exit(0);
+	}
+	close(pfd[1]);
+	len = kiln_read_full(pfd[0], msg, sizeof(msg) - 1);
+	close(pfd[0]);
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+		return 0;
+	msg[len > 0 ? len : 0] = '\0';
+	return kiln_error_make(err, 0, "%s", msg[0] ? msg : what);
 }

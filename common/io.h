@@ -55,4 +55,11 @@ int kiln_unix_listen(const char *path, kiln_error_t *err);
 /* Connects to the unix socket at path; returns the fd (close-on-exec). */
 int kiln_unix_connect(const char *path, kiln_error_t *err);
 
+/* Runs fn(arg, err) in a forked child and waits for it: for work that
+ * must not touch the caller's state (entering a namespace, unsharing one).
+ * The child's error message comes back through a pipe; what = the message
+ * when the child dies without one. Returns 0 or -1 with *err. */
+int kiln_call_in_child(int (*fn)(void *arg, kiln_error_t *err), void *arg, const char *what,
+		       kiln_error_t *err);
+
 #endif

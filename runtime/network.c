@@ -19,7 +19,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "common/io.h"
@@ -604,59 +603,28 @@ fail:
 
 /* ---- kiln check */
 
+/* In a child: the namespace and all in it go when it exits. */
+static int probe_child(void *arg, kiln_error_t *err)
+{
+	struct link a = {.mtu = 1500};
+	struct undo u = {0};
+	struct kiln_nl nl;
+	int r;
+
+	(void)arg;
+	if (unshare(CLONE_NEWNET) < 0)
+		return kiln_error_make(err, errno, "a network namespace");
+	r = kiln_nl_open(&nl);
+	if (r < 0)
+		return kiln_error_make(err, -r, "rtnetlink");
+	snprintf(a.name, sizeof(a.name), "probe0");
+	if (tap_make(a.name, err) < 0)
+		return -1;
+	a.index = (int)if_nametoindex(a.name);
+	return wire_one(&nl, &a, "probe1", &u, err);
+}
+
 int kiln_net_probe(kiln_error_t *err)
 {
-	int pipefd[2];
-	pid_t pid;
-	char msg[512] = "";
-	ssize_t n;
-	int status;
-
-	if (pipe2(pipefd, O_CLOEXEC) < 0)
-		return kiln_error_make(err, errno, "pipe");
-	pid = fork();
-	if (pid < 0) {
-		close(pipefd[0]);
-		close(pipefd[1]);
-		return kiln_error_make(err, errno, "fork");
-	}
-	if (pid == 0) {
-		/* the namespace and all in it go when this process exits */
-		struct link a = {.mtu = 1500};
-		struct undo u = {0};
-		struct kiln_nl nl;
-		kiln_error_t e = NULL;
-		int r;
-
-		close(pipefd[0]);
-		if (unshare(CLONE_NEWNET) < 0) {
-			dprintf(pipefd[1], "a network namespace: %s", strerror(errno));
-			_exit(1);
-		}
-		r = kiln_nl_open(&nl);
-		if (r < 0) {
-			dprintf(pipefd[1], "rtnetlink: %s", strerror(-r));
-			_exit(1);
-		}
-		snprintf(a.name, sizeof(a.name), "probe0");
-		if (tap_make(a.name, &e) < 0) {
-			dprintf(pipefd[1], "%s", e->msg);
-			_exit(1);
-		}
-		a.index = (int)if_nametoindex(a.name);
-		if (wire_one(&nl, &a, "probe1", &u, &e) < 0) {
-			dprintf(pipefd[1], "%s", e->msg);
-			_exit(1);
-		}
-		_exit(0);
-	}
-	close(pipefd[1]);
-	n = kiln_read_full(pipefd[0], msg, sizeof(msg) - 1);
-	close(pipefd[0]);
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-		;
-	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
-		return 0;
-	msg[n > 0 ? n : 0] = '\0';
-	return kiln_error_make(err, 0, "%s", msg[0] ? msg : "the probe failed");
+	return kiln_call_in_child(probe_child, NULL, "the probe failed", err);
 }
