@@ -97,8 +97,8 @@ int kiln_container_load(const char *id, struct kiln_container *c, kiln_error_t *
 	cleanup_json kiln_json_t *doc = NULL;
 	cleanup_free char *text = NULL;
 	cleanup_free char *path = NULL;
-	int64_t pid = 0;
-	uint64_t start = 0;
+	int64_t pid = 0, vmm_pid = 0;
+	uint64_t start = 0, vmm_start = 0;
 	size_t len;
 
 	memset(c, 0, sizeof(*c));
@@ -123,6 +123,8 @@ int kiln_container_load(const char *id, struct kiln_container *c, kiln_error_t *
 	    get_str(doc, "cgroup", &c->cgroup, err) ||
 	    kiln_json_get_int64(doc, "pid", &pid, err) < 0 ||
 	    kiln_json_get_uint64(doc, "pid_start", &start, err) < 0 ||
+	    kiln_json_get_int64(doc, "vmm_pid", &vmm_pid, err) < 0 ||
+	    kiln_json_get_uint64(doc, "vmm_pid_start", &vmm_start, err) < 0 ||
 	    kiln_json_get_bool(doc, "started", &c->started, err) < 0 ||
 	    kiln_json_get_bool(doc, "paused", &c->paused, err) < 0) {
 		kiln_error_wrap(err, "state of container \"%s\"", id);
@@ -131,6 +133,8 @@ int kiln_container_load(const char *id, struct kiln_container *c, kiln_error_t *
 	}
 	c->pid = (pid_t)pid;
 	c->pid_start = start;
+	c->vmm_pid = (pid_t)vmm_pid;
+	c->vmm_pid_start = vmm_start;
 	return 0;
 }
 
@@ -160,6 +164,10 @@ int kiln_container_save(const struct kiln_container *c, kiln_error_t *err)
 	kiln_json_gen_int64(g, c->pid);
 	kiln_json_gen_key(g, "pid_start");
 	kiln_json_gen_uint64(g, c->pid_start);
+	kiln_json_gen_key(g, "vmm_pid");
+	kiln_json_gen_int64(g, c->vmm_pid);
+	kiln_json_gen_key(g, "vmm_pid_start");
+	kiln_json_gen_uint64(g, c->vmm_pid_start);
 	kiln_json_gen_key(g, "started");
 	kiln_json_gen_bool(g, c->started);
 	kiln_json_gen_key(g, "paused");
@@ -223,13 +231,23 @@ int kiln_agent_open(const struct kiln_container *c, struct proto_client *pc, kil
 	return 0;
 }
 
+static bool alive(pid_t pid, unsigned long long start)
+{
+	return pid > 0 && kiln_pid_start(pid) == start;
+}
+
 void kiln_container_kill_vmm(const struct kiln_container *c)
 {
-	if (c->pid <= 0 || kiln_pid_start(c->pid) != c->pid_start)
-		return;
-	kill(c->pid, SIGKILL);
-	/* Not our child (kiln create has exited): wait for it to go. */
-	for (int i = 0; i < 1000 && kiln_pid_start(c->pid) == c->pid_start; i++)
+	/* the supervisor first: its exit status is what conmon reports */
+	if (alive(c->pid, c->pid_start))
+		kill(c->pid, SIGKILL);
+	/* kiln-vmm dies with it (its parent-death signal); this is for a
+	 * supervisor that was already gone */
+	if (alive(c->vmm_pid, c->vmm_pid_start))
+		kill(c->vmm_pid, SIGKILL);
+	/* Not our children (kiln create has exited): wait for them to go. */
+	for (int i = 0;
+	     i < 1000 && (alive(c->pid, c->pid_start) || alive(c->vmm_pid, c->vmm_pid_start)); i++)
 		usleep(10000);
 }
 

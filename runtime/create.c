@@ -1,5 +1,5 @@
-/* create, start and run: a bundle becomes a disk image and a kiln-vmm
- * process booting it, with the container created and held in the guest
+/* create, start and run: a bundle becomes a disk image and a supervisor
+ * process whose kiln-vmm boots it, with the container created and held in the guest
  * until start. Whatever fails on the way is undone: no VMM, no state
  * directory, no image, no cgroup is left behind. */
 #include <errno.h>
@@ -16,6 +16,7 @@
 #include <sys/ioctl.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -29,8 +30,9 @@
 #include "runtime/network.h"
 #include "runtime/runtime.h"
 
-#define READY_FD	3
-#define MAX_GUEST_VCPUS 32
+#define READY_FD	   3
+#define MAX_GUEST_VCPUS	   32
+#define SUPERVISOR_STOP_MS 10000
 
 struct create_opts {
 	const char *id;
@@ -224,6 +226,9 @@ static int write_container_json(const struct kiln_container *c, const struct kil
 	kiln_json_gen_uint64(g, READY_FD);
 	kiln_json_gen_key(g, "boot_timeout_ms");
 	kiln_json_gen_uint64(g, conf->boot_timeout_ms);
+	gen_kv(g, "vmm", conf->vmm);
+	kiln_json_gen_key(g, "pvm_guest_kernel");
+	kiln_json_gen_bool(g, conf->pvm_guest_kernel);
 	if (net->n_links > 0) {
 		kiln_json_gen_key(g, "network");
 		proto_network_emit(g, &net->guest);
@@ -232,7 +237,8 @@ static int write_container_json(const struct kiln_container *c, const struct kil
 	return write_json(path, g, err);
 }
 
-/* ---- Host cgroup (cgroup v2): the VMM lives in the container's cgroup. */
+/* ---- Host cgroup (cgroup v2): the supervisor and its kiln-vmm live in the
+ * container's cgroup. */
 
 char *kiln_cgroup_dir(const char *cgroups_path, bool systemd)
 {
@@ -323,7 +329,7 @@ static void enable_controllers(const char *cgroup)
 	}
 }
 
-/* ---- Starting kiln-vmm. */
+/* ---- Starting the supervisor. */
 
 struct spawn {
 	const struct kiln_container *c;
@@ -339,9 +345,10 @@ __attribute__((noreturn)) static void child_fail(const char *what)
 	_exit(127);
 }
 
-/* kiln-vmm stands for the container on the host, so it holds the
- * container's network, UTS and IPC namespaces: the ones the spec names by
- * path, or new ones, a new UTS one named with the spec's hostname. Another
+/* The supervisor and its kiln-vmm stand for the container on the host, so
+ * they hold the container's network, UTS and IPC namespaces: the ones the
+ * spec names by path, or new ones, a new UTS one named with the spec's
+ * hostname. Another
  * container that joins this one's by path (podman's --uts container:ID, a
  * pod's sandbox under the CRI) then finds its network and its name. */
 static void enter_namespace(const struct oci_namespace *ns, const char *hostname)
@@ -366,25 +373,27 @@ static void enter_namespace(const struct oci_namespace *ns, const char *hostname
 		child_fail("hostname");
 }
 
-/* In the child: enter the namespaces and the cgroup, then become kiln-vmm.
- * Failures go to the ready pipe like the VMM's own. */
-__attribute__((noreturn)) static void exec_vmm(const struct spawn *s, int ready)
+/* In the child: enter the namespaces and the cgroup, then become the
+ * container's supervisor (runtime/supervisor.h). Failures go to the ready
+ * pipe like the supervisor's own. */
+__attribute__((noreturn)) static void exec_supervisor(const struct spawn *s, int ready)
 {
 	const struct oci_linux *l = s->cfg->linux_spec;
-	cleanup_free char *api = kiln_container_path(s->c, "api.sock");
-	cleanup_free char *vm = kiln_container_path(s->c, "vm.json");
-	cleanup_free char *cont = kiln_container_path(s->c, "container.json");
-	cleanup_free char *console = kiln_container_path(s->c, "console.log");
-	cleanup_free char *log = kiln_container_path(s->c, "vmm.log");
-	char *const argv[] = {s->conf->vmm, "--id",
-			      s->c->id,	    "--api-sock",
-			      api,	    "--config-file",
-			      vm,	    "--container",
-			      cont,	    "--console",
-			      console,	    "--log-path",
-			      log,	    s->conf->pvm_guest_kernel ? "--pvm-guest-kernel" : NULL,
-			      NULL};
+	char *argv[9];
+	int n = 0;
 
+	argv[n++] = "kiln";
+	if (kiln_g.log) {
+		argv[n++] = "--log";
+		argv[n++] = (char *)kiln_g.log;
+	}
+	if (kiln_g.log_format == KILN_LOG_JSON)
+		argv[n++] = "--log-format=json";
+	if (kiln_g.debug)
+		argv[n++] = "--debug";
+	argv[n++] = "supervise";
+	argv[n++] = s->c->dir;
+	argv[n] = NULL;
 	if (dup2(ready, READY_FD) < 0)
 		_exit(127);
 	if (s->new_session)
@@ -409,8 +418,8 @@ __attribute__((noreturn)) static void exec_vmm(const struct spawn *s, int ready)
 			child_fail(procs);
 		close(fd);
 	}
-	execv(argv[0], argv);
-	child_fail(argv[0]);
+	execv("/proc/self/exe", argv);
+	child_fail("/proc/self/exe");
 }
 
 /* ---- Interruption: SIGINT, SIGTERM, SIGHUP or SIGQUIT while a container
@@ -458,8 +467,9 @@ static int check_interrupted(kiln_error_t *err)
 	return kiln_error_make(err, 0, "interrupted by SIG%s", sigabbrev_np(interrupted_by));
 }
 
-/* Reads the VMM's one line: "ok <pid>" or "error <message>". */
-static int wait_ready(int fd, unsigned timeout_ms, kiln_error_t *err)
+/* Reads the supervisor's one line: "ok <guest pid> <kiln-vmm pid>" or
+ * "error <message>"; *vmm_pid is kiln-vmm's. */
+static int wait_ready(int fd, unsigned timeout_ms, pid_t *vmm_pid, kiln_error_t *err)
 {
 	long long deadline = kiln_now_ms() + timeout_ms;
 	char line[1100];
@@ -499,14 +509,22 @@ static int wait_ready(int fd, unsigned timeout_ms, kiln_error_t *err)
 	line[n] = '\0';
 	if (n && line[n - 1] == '\n')
 		line[n - 1] = '\0';
-	if (strncmp(line, "ok ", 3) == 0)
+	if (strncmp(line, "ok ", 3) == 0) {
+		int guest, vmm;
+
+		if (sscanf(line + 3, "%d %d", &guest, &vmm) != 2 || vmm <= 0)
+			return kiln_error_make(err, 0,
+					       "the supervisor's report \"%s\" is malformed", line);
+		*vmm_pid = vmm;
 		return 0;
+	}
 	if (strncmp(line, "error ", 6) == 0)
 		return kiln_error_make(err, 0, "%s", line + 6);
-	/* a terminal's ^C reaches kiln-vmm too, which then stops */
+	/* a terminal's ^C reaches the supervisor too, which then stops */
 	if (check_interrupted(err) < 0)
 		return -1;
-	return kiln_error_make(err, 0, "kiln-vmm exited before the container was created");
+	return kiln_error_make(
+	    err, 0, "the container's supervisor exited before the container was created");
 }
 
 static char *abs_path(const char *base, const char *p)
@@ -528,7 +546,7 @@ char *kiln_rootfs_path(const char *bundle, const char *root)
 }
 
 /* The pty for --console-socket: the master goes to the caller, the slave
- * becomes the VMM's stdio. */
+ * becomes the supervisor's stdio (the workload's). */
 static int console_pty(const char *socket_path, int *slave, kiln_error_t *err)
 {
 	cleanup_close int sock = kiln_unix_connect(socket_path, err);
@@ -557,9 +575,30 @@ static const struct oci_namespace *spec_netns(const struct oci_config *cfg)
 	return NULL;
 }
 
-/* Creates the container; *vmm_pid is kiln-vmm's pid, a child of this
+/* Undoing a create: SIGTERM has the supervisor stop kiln-vmm and reap it;
+ * one that does not answer in time is killed, and its kiln-vmm dies with
+ * it (its parent-death signal). */
+static void stop_supervisor(pid_t pid)
+{
+	cleanup_close int pfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	struct pollfd p = {.fd = pfd, .events = POLLIN};
+
+	kill(pid, SIGTERM);
+	if (pfd < 0 || poll(&p, 1, SUPERVISOR_STOP_MS) <= 0)
+		kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+}
+
+/* A killed supervisor's kiln-vmm may still be leaving the cgroup. */
+static void remove_cgroup(const char *dir)
+{
+	for (int i = 0; i < 200 && rmdir(dir) < 0 && errno == EBUSY; i++)
+		usleep(10000);
+}
+
+/* Creates the container; *sup_pid is its supervisor's pid, a child of this
  * process (run waits for it). */
-static int do_create(const struct create_opts *o, pid_t *vmm_pid, kiln_error_t *err)
+static int do_create(const struct create_opts *o, pid_t *sup_pid, kiln_error_t *err)
 {
 	cleanup_oci_config struct oci_config *cfg = NULL;
 	struct kiln_conf conf = {0};
@@ -658,7 +697,7 @@ static int do_create(const struct create_opts *o, pid_t *vmm_pid, kiln_error_t *
 		0 ||
 	    check_interrupted(err) < 0)
 		goto out;
-	/* cgroup v2 only; elsewhere the VMM stays in kiln's cgroup */
+	/* cgroup v2 only; elsewhere the supervisor stays in kiln's cgroup */
 	if (access("/sys/fs/cgroup/cgroup.controllers", F_OK) == 0)
 		c.cgroup = kiln_cgroup_dir(cfg->linux_spec ? cfg->linux_spec->cgroups_path : NULL,
 					   kiln_g.systemd_cgroup);
@@ -692,14 +731,15 @@ static int do_create(const struct create_opts *o, pid_t *vmm_pid, kiln_error_t *
 			goto out;
 		}
 		if (pid == 0)
-			exec_vmm(&s, ready[1]);
+			exec_supervisor(&s, ready[1]);
 	}
 	close(ready[1]);
 	ready[1] = -1;
-	if (wait_ready(ready[0], conf.boot_timeout_ms + 10000, err) < 0)
+	if (wait_ready(ready[0], conf.boot_timeout_ms + 10000, &c.vmm_pid, err) < 0)
 		goto out;
 	c.pid = pid;
 	c.pid_start = kiln_pid_start(pid);
+	c.vmm_pid_start = kiln_pid_start(c.vmm_pid);
 	if (kiln_container_save(&c, err) < 0)
 		goto out;
 	if (o->pid_file && kiln_write_pid(o->pid_file, pid, err) < 0)
@@ -709,7 +749,7 @@ static int do_create(const struct create_opts *o, pid_t *vmm_pid, kiln_error_t *
 	if (kiln_hooks_run(&c, OCI_HOOK_PRESTART, err) < 0 ||
 	    kiln_hooks_run(&c, OCI_HOOK_CREATE_RUNTIME, err) < 0 || check_interrupted(err) < 0)
 		goto out;
-	*vmm_pid = pid;
+	*sup_pid = pid;
 	r = 0;
 out:
 	if (ready[0] >= 0)
@@ -719,14 +759,12 @@ out:
 	if (slave >= 0)
 		close(slave);
 	if (r < 0) {
-		if (pid > 0) {
-			kill(pid, SIGKILL);
-			waitpid(pid, NULL, 0);
-		}
+		if (pid > 0)
+			stop_supervisor(pid);
 		if (wrote_pid_file) /* a failing hook comes after it */
 			unlink(o->pid_file);
 		if (made_cgroup)
-			rmdir(c.cgroup);
+			remove_cgroup(c.cgroup);
 		kiln_net_unwire(&net);
 		if (made_dir)
 			kiln_remove_tree(c.dir);
@@ -885,7 +923,7 @@ static void forward_signal(struct kiln_container *c, int sig)
 	kiln_error_free(&e);
 }
 
-/* Forwards the signals `kill` would send while waiting for kiln-vmm. */
+/* Forwards the signals `kill` would send while waiting for the supervisor. */
 static int wait_forwarding(struct kiln_container *c, pid_t pid)
 {
 	static const int fwd[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2};

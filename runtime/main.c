@@ -36,6 +36,8 @@ static const struct verb {
     {"spec", kiln_cmd_spec, "write a default config.json"},
     {"features", kiln_cmd_features, "print the features JSON (runtime-spec features.md)"},
     {"check", kiln_cmd_check, "say whether this host can run kiln containers (--boot)"},
+    /* kiln create's child, the container's pid: not for people */
+    {"supervise", kiln_cmd_supervise, NULL},
 };
 
 static void usage(FILE *f)
@@ -43,7 +45,8 @@ static void usage(FILE *f)
 	fprintf(f, "usage: kiln [global options] COMMAND [options] [ID] [args]\n\n"
 		   "Runs OCI containers, each in its own KVM microVM.\n\nCommands:\n");
 	for (size_t i = 0; i < ARRAY_SIZE(verbs); i++)
-		fprintf(f, "  %-9s %s\n", verbs[i].name, verbs[i].help);
+		if (verbs[i].help)
+			fprintf(f, "  %-9s %s\n", verbs[i].name, verbs[i].help);
 	fprintf(f, "\nGlobal options:\n"
 		   "  --root DIR          state directory (default " KILN_DEFAULT_ROOT ")\n"
 		   "  --log FILE          also write log lines to FILE\n"

@@ -226,6 +226,7 @@ int kiln_cmd_ps(int argc, char **argv, kiln_error_t *err)
 	const char *format = "table";
 	struct kiln_container c;
 	bool alive;
+	pid_t vmm;
 
 	if (parse_flags(argc, argv, opts, "f:", set_format, &format, err) < 0 ||
 	    check_format(format, err) < 0)
@@ -234,9 +235,13 @@ int kiln_cmd_ps(int argc, char **argv, kiln_error_t *err)
 		return kiln_error_make(err, 0, "ps: expected a container id"), 1;
 	if (kiln_container_load(argv[optind], &c, err) < 0)
 		return 1;
+	/* the container's host processes: the supervisor and its kiln-vmm */
 	alive = kiln_container_status(&c) != KILN_STOPPED;
+	vmm = alive && kiln_pid_start(c.vmm_pid) == c.vmm_pid_start ? c.vmm_pid : -1;
 	if (streq(format, "json")) {
-		if (alive)
+		if (alive && vmm > 0)
+			printf("[%d,%d]\n", c.pid, vmm);
+		else if (alive)
 			printf("[%d]\n", c.pid);
 		else
 			printf("[]\n");
@@ -262,8 +267,8 @@ int kiln_cmd_ps(int argc, char **argv, kiln_error_t *err)
 			}
 		}
 		cmd = xasprintf("ps %s | awk 'NR==1 { for (i = 1; i <= NF; i++) if ($i == \"PID\") "
-				"col = i; print; next } col && $col == %d'",
-				args, alive ? c.pid : -1);
+				"col = i; print; next } col && ($col == %d || $col == %d)'",
+				args, alive ? c.pid : -1, vmm);
 		status = system(cmd);
 		kiln_container_release(&c);
 		if (status != 0)

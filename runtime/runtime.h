@@ -1,6 +1,7 @@
 /* kiln, the OCI runtime CLI: what its verbs share. A container is a state
- * directory under --root (default /run/kiln/<id>) and one kiln-vmm process
- * running its microVM in container mode (vmm/supervise.h). */
+ * directory under --root (default /run/kiln/<id>), its supervisor process
+ * (runtime/supervisor.h) and the supervisor's child kiln-vmm running the
+ * microVM. */
 #ifndef KILN_RUNTIME_RUNTIME_H
 #define KILN_RUNTIME_RUNTIME_H
 
@@ -82,8 +83,10 @@ struct kiln_container {
 	char *rootfs;
 	char *created;		      /* RFC 3339 */
 	char *cgroup;		      /* host cgroup directory, NULL when none */
-	pid_t pid;		      /* kiln-vmm */
+	pid_t pid;		      /* the supervisor */
 	unsigned long long pid_start; /* /proc/<pid>/stat starttime */
+	pid_t vmm_pid;		      /* its child kiln-vmm */
+	unsigned long long vmm_pid_start;
 	bool started;
 	bool paused;
 };
@@ -113,7 +116,8 @@ struct proto_client;
 int kiln_agent_open(const struct kiln_container *c, struct proto_client *pc, kiln_error_t *err);
 /* PATCH /vm {"state": state} on kiln-vmm's API socket. */
 int kiln_vmm_set_state(const struct kiln_container *c, const char *state, kiln_error_t *err);
-/* Kills kiln-vmm (SIGKILL) and waits until it is gone. */
+/* Kills the supervisor and kiln-vmm (SIGKILL) and waits until both are
+ * gone. */
 void kiln_container_kill_vmm(const struct kiln_container *c);
 /* Everything `delete` removes: the VM, the cgroup, the state directory. */
 void kiln_container_destroy(struct kiln_container *c);
@@ -189,5 +193,7 @@ int kiln_cmd_update(int argc, char **argv, kiln_error_t *err);
 int kiln_cmd_spec(int argc, char **argv, kiln_error_t *err);
 int kiln_cmd_features(int argc, char **argv, kiln_error_t *err);
 int kiln_cmd_check(int argc, char **argv, kiln_error_t *err);
+/* The container's supervisor (runtime/supervisor.h). */
+int kiln_cmd_supervise(int argc, char **argv, kiln_error_t *err);
 
 #endif

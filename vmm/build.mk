@@ -8,8 +8,7 @@ LIBS := $(BUILD)/lib/libkilnvmm.a $(LIBS)
 FUZZ_SRCS += $(VMM_SRCS)
 
 BINS += $(BUILD)/bin/kiln-vmm
-$(BUILD)/bin/kiln-vmm: $(BUILD)/obj/vmm/main.o $(BUILD)/lib/libkilnvmm.a $(BUILD)/lib/libkilnproto.a \
-		$(BUILD)/lib/libkilncommon.a
+$(BUILD)/bin/kiln-vmm: $(BUILD)/obj/vmm/main.o $(BUILD)/lib/libkilnvmm.a $(BUILD)/lib/libkilncommon.a
 	@mkdir -p $(@D)
 	$(KILN_LINK) -o $@ $< -Wl,--start-group $(filter %.a,$^) -Wl,--end-group $(KILN_LDLIBS)
 

@@ -2,13 +2,11 @@
  *
  *   kiln-vmm --api-sock PATH [--id ID]        configure and start over the API
  *   kiln-vmm --config-file FILE [--no-api]    boot at once from a JSON file
- *   ... --container FILE                      run an OCI container (kiln's)
  *
  * The exit status is 0 when the guest resets or powers off, or the VMM is
  * stopped with SIGTERM/SIGINT; 1 when the VMM fails (one line on stderr);
- * 2 for bad usage. In container mode it is the workload's exit status
- * (128+N for signal N), 128+N when kiln-vmm itself is stopped by signal N,
- * and 255 when the VM ends before the workload does. */
+ * 2 for bad usage. kiln-vmm knows nothing of containers: kiln's
+ * per-container supervisor (runtime/supervisor.h) runs it as a child. */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -28,7 +26,6 @@
 #include "vmm/api/api.h"
 #include "vmm/devices/boot_timer.h"
 #include "vmm/devices/i8042.h"
-#include "vmm/supervise.h"
 #include "vmm/virtio/blk.h"
 #include "vmm/vmm.h"
 
@@ -41,15 +38,12 @@ struct options {
 	const char *id;
 	const char *log_path;
 	const char *console;
-	const char *container;
 	enum kiln_log_level level;
 	bool no_api;
 	bool pvm_guest_kernel;
 };
 
 static struct vmm vmm;
-static struct supervisor supervisor;
-static bool container_mode;
 static struct timespec start_time;
 
 static int backend_boot_on_main(struct vmm *v, void *arg, kiln_error_t *err)
@@ -145,7 +139,6 @@ static void usage(FILE *f)
 	    "  --level LEVEL       Error, Warning, Info (default) or Debug\n"
 	    "  --boot-timer        accepted for Firecracker compatibility; always on\n"
 	    "  --console FILE      write the guest console to FILE, not stdout\n"
-	    "  --container FILE    run the OCI container FILE describes (kiln runtime)\n"
 	    "  --pvm-guest-kernel  the kernel is built as a PVM guest: boot it where /dev/kvm\n"
 	    "                      is PVM (kvm_pvm), which hangs any other kernel\n"
 	    "  --version, --help\n");
@@ -162,7 +155,6 @@ static int parse_options(int argc, char **argv, struct options *o)
 	    {"level", required_argument, NULL, 'L'},
 	    {"boot-timer", no_argument, NULL, 'b'},
 	    {"console", required_argument, NULL, 'C'},
-	    {"container", required_argument, NULL, 'K'},
 	    {"pvm-guest-kernel", no_argument, NULL, 'P'},
 	    {"version", no_argument, NULL, 'V'},
 	    {"help", no_argument, NULL, 'h'},
@@ -200,9 +192,6 @@ static int parse_options(int argc, char **argv, struct options *o)
 		case 'C':
 			o->console = optarg;
 			break;
-		case 'K':
-			o->container = optarg;
-			break;
 		case 'P':
 			o->pvm_guest_kernel = true;
 			break;
@@ -231,10 +220,6 @@ static int parse_options(int argc, char **argv, struct options *o)
 		fprintf(stderr, "kiln-vmm: --no-api and --api-sock exclude each other\n");
 		return 2;
 	}
-	if (o->container && !o->config_file) {
-		fprintf(stderr, "kiln-vmm: --container needs --config-file\n");
-		return 2;
-	}
 	if (!o->no_api && !o->api_sock)
 		o->api_sock = DEFAULT_API_SOCK;
 	return -1;
@@ -248,7 +233,7 @@ static void on_signal(void *opaque, uint32_t events)
 	(void)events;
 	if (read(fd, &si, sizeof(si)) == sizeof(si)) {
 		log_info("stopping on signal %u", si.ssi_signo);
-		vmm_request_stop(&vmm, container_mode ? 128 + (int)si.ssi_signo : 0, NULL);
+		vmm_request_stop(&vmm, 0, NULL);
 	}
 }
 
@@ -299,26 +284,18 @@ static int run(const struct options *o, kiln_error_t *err)
 	    .resume = backend_resume,
 	    .drive_update = backend_drive_update,
 	};
-	sigset_t sigs, winch;
+	sigset_t sigs;
 	cleanup_close int console_fd = -1;
 	int sfd, r, status;
 
 	clock_gettime(CLOCK_MONOTONIC, &start_time);
-	if (o->container) {
-		container_mode = true;
-		r = supervise_config_load(o->container, &supervisor.cfg, err);
-		if (r < 0)
-			return kiln_error_wrap(err, "container file %s", o->container);
-	}
 	if (o->console) {
 		console_fd = open(o->console, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
 		if (console_fd < 0)
 			return kiln_error_make(err, errno, "cannot open console file %s",
 					       o->console);
 	}
-	/* In container mode fds 0-2 are the workload's, not the console's. */
-	r = vmm_init(&vmm, container_mode ? -1 : console_input_fd(),
-		     console_fd >= 0 ? console_fd : STDOUT_FILENO, err);
+	r = vmm_init(&vmm, console_input_fd(), console_fd >= 0 ? console_fd : STDOUT_FILENO, err);
 	if (r < 0)
 		return r;
 	vmm.pvm_guest_kernel = o->pvm_guest_kernel;
@@ -330,10 +307,7 @@ static int run(const struct options *o, kiln_error_t *err)
 	sigaddset(&sigs, SIGTERM);
 	sigaddset(&sigs, SIGINT);
 	sigaddset(&sigs, SIGHUP);
-	/* SIGWINCH is the container supervisor's (its own signalfd). */
-	winch = sigs;
-	sigaddset(&winch, SIGWINCH);
-	pthread_sigmask(SIG_BLOCK, &winch, NULL);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	sfd = signalfd(-1, &sigs, SFD_CLOEXEC | SFD_NONBLOCK);
 	if (sfd < 0)
@@ -357,8 +331,7 @@ static int run(const struct options *o, kiln_error_t *err)
 		if (r < 0)
 			return r;
 	}
-	if (!container_mode)
-		console_raw(STDIN_FILENO);
+	console_raw(STDIN_FILENO);
 	if (o->config_file) {
 		/* Straight from the main thread: nothing runs the loop yet. */
 		r = backend_boot_on_main(&vmm, &api.config, err);
@@ -369,27 +342,10 @@ static int run(const struct options *o, kiln_error_t *err)
 			return r;
 		}
 	}
-	if (container_mode) {
-		if (!api.config.vsock.present || !api.config.vsock.uds_path)
-			return kiln_error_make(err, 0, "--container needs a vsock device");
-		r = supervise_start(&supervisor, &vmm, api.config.vsock.uds_path, err);
-		if (r < 0)
-			return r;
-	}
 	status = vmm_run(&vmm);
 	console_restore(STDIN_FILENO);
 	vmm_api_server_stop(&api);
 	close(sfd);
-	if (container_mode) {
-		supervise_join(&supervisor);
-		if (!supervisor.finished && status < 128) {
-			fprintf(stderr,
-				"kiln-vmm: the VM ended before the container's process did%s%s\n",
-				vmm.exit_msg ? ": " : "", vmm.exit_msg ? vmm.exit_msg : "");
-			status = 255;
-		}
-		return status;
-	}
 	if (vmm.exit_msg)
 		return kiln_error_make(err, 0, "%s", vmm.exit_msg);
 	return status;
@@ -408,9 +364,7 @@ int main(int argc, char **argv)
 		return kiln_error_print_and_free(&err, "kiln-vmm");
 	r = run(&o, &err);
 	vmm_api_release(&api);
-	if (!container_mode || !supervisor.started)
-		vmm_release(&vmm);
-	supervise_config_release(&supervisor.cfg);
+	vmm_release(&vmm);
 	if (r < 0)
 		return kiln_error_print_and_free(&err, "kiln-vmm");
 	return r;

@@ -320,20 +320,18 @@ interrupted() {
 
 @test "a signal while create waits undoes it: one line, status 1, nothing left" {
 	local b=$BATS_TEST_TMPDIR/b t=$BATS_TEST_TMPDIR
-	# A stand-in for kiln-vmm that boots nothing: it reports the container
-	# created (on fd 3, as kiln-vmm does) only once $t/ready exists.
-	printf '#!/bin/sh\necho $$ >"%s/vmm.pid"\n[ -e "%s/ready" ] && echo "ok $$" >&3\nexec sleep 600\n' \
-		"$t" "$t" >"$t/vmm"
+	# A stand-in for kiln-vmm that boots nothing: the supervisor waits for
+	# an agent that never answers.
+	printf '#!/bin/sh\necho $$ >"%s/vmm.pid"\nexec sleep 600\n' "$t" >"$t/vmm"
 	chmod +x "$t/vmm"
 	echo "vmm = $t/vmm" >"$t/kiln.conf"
-	export KILN_CONF=$t/kiln.conf
 	bundle "$b" '["true"]'
-	# SIGTERM to create while it waits for the VM to report
-	interrupted TERM "$t/vmm.pid" create --bundle "$b" c1
-	# SIGHUP to run while a createRuntime hook holds it, after the VM reported
-	touch "$t/ready"
+	# SIGTERM to create while it waits for the supervisor to report
+	KILN_CONF=$t/kiln.conf interrupted TERM "$t/vmm.pid" create --bundle "$b" c1
+	# SIGHUP to run while a createRuntime hook holds it, after a real VM
+	# reported the container created
 	jq --arg t "$t" '.hooks.createRuntime = [{"path": "/bin/sh", "args": ["sh", "-c",
-	    "touch \($t)/hook; until [ -e \($t)/go ]; do sleep 0.1; done"]}]' \
+	    "pgrep -P $(jq -r .pid) -x kiln-vmm >\($t)/vmm.pid; touch \($t)/hook; until [ -e \($t)/go ]; do sleep 0.1; done"]}]' \
 		"$b/config.json" >"$b/config.json.new"
 	mv "$b/config.json.new" "$b/config.json"
 	interrupted HUP "$t/hook" run --bundle "$b" c2
@@ -424,7 +422,7 @@ SH
 }
 
 @test "create, state, list, start, exec, ps, update, kill, delete, hooks" {
-	local b=$BATS_TEST_TMPDIR/b out=$BATS_TEST_TMPDIR/out pid
+	local b=$BATS_TEST_TMPDIR/b out=$BATS_TEST_TMPDIR/out pid vmm
 	local h=$BATS_TEST_TMPDIR/hooks
 	mkdir -p "$h"
 	# each host hook saves the state it was given
@@ -436,8 +434,14 @@ SH
 		  \"poststop\": [{\"path\": \"/bin/sh\", \"args\": [\"sh\", \"-c\", \"cat >$h/poststop\"]}]}}"
 	"${K[@]}" create --bundle "$b" --pid-file "$BATS_TEST_TMPDIR/pid" c1 >"$out" 2>&1
 	pid=$(cat "$BATS_TEST_TMPDIR/pid")
-	[ "$(cat /proc/"$pid"/comm)" = kiln-vmm ]
+	# the container's pid is its supervisor, kiln-vmm its child, both in the cgroup
+	[ "$(cat /proc/"$pid"/comm)" = kiln-supervisor ]
+	vmm=$(pgrep -P "$pid" -x kiln-vmm)
 	grep -qx "$pid" /sys/fs/cgroup/kiln-test/c1/cgroup.procs
+	grep -qx "$vmm" /sys/fs/cgroup/kiln-test/c1/cgroup.procs
+	# kiln-vmm speaks no agent protocol: nothing of proto/ is linked in
+	! nm "$KILN_VMM" | grep -q ' proto_'
+
 	[ "$(status_of c1)" = created ]
 	[ "$(jq -r .status "$h/prestart")" = created ]
 	[ "$(jq -r .pid "$h/createRuntime")" = "$pid" ]
@@ -475,10 +479,11 @@ SH
 	[ -s "$BATS_TEST_TMPDIR/epid" ]
 
 	run "${K[@]}" ps --format json c1
-	[ "$output" = "[$pid]" ]
+	[ "$output" = "[$pid,$vmm]" ]
 	run "${K[@]}" ps c1
 	[[ "${lines[0]}" == *PID* ]]
-	[[ "${lines[1]}" == *" $pid "*kiln-vmm* ]]
+	[[ "${lines[1]}" == *" $pid "*"kiln supervise $ROOT/c1"* ]]
+	[[ "${lines[2]}" == *" $vmm "*kiln-vmm* ]]
 
 	echo '{"memory": {"limit": 1073741824}, "pids": {"limit": 100}}' |
 		"${K[@]}" update --resources - c1
@@ -489,7 +494,7 @@ SH
 	[ "$status" -eq 1 ]
 	[[ "$output" == *'cannot delete container "c1" that is running'* ]]
 
-	# the workload's exit status is kiln-vmm's: conmon and the shim read it;
+	# the workload's exit status is the supervisor's: conmon and the shim read it;
 	# a paused guest cannot answer, SIGKILL ends its VM without it
 	"${K[@]}" pause c1
 	timeout 60 "${K[@]}" kill c1 SIGKILL

@@ -31,7 +31,9 @@ teardown() {
 	for id in $(ls "$ROOT" 2>/dev/null); do
 		"${K[@]}" delete --force "$id" >/dev/null 2>&1 || true
 	done
-	# a VMM whose kiln was killed before it saved the container's state
+	# a supervisor or VMM whose kiln was killed before it saved the
+	# container's state
+	pkill -KILL -f "kiln supervise $ROOT/" || true
 	pkill -KILL -f "kiln-vmm .*$ROOT/" || true
 	# a host process a test started as a pod's stand-in
 	if [ -f "$BATS_TEST_TMPDIR/pod.pid" ]; then
@@ -73,11 +75,12 @@ pod_named() {
 	[ "$(nsenter --uts --target "$1" hostname)" = pod-host ]
 }
 
-# Nothing of any container is left: no state, no VMM.
+# Nothing of any container is left: no state, no supervisor, no VMM.
 assert_clean() {
 	local left
 	left=$(ls -A "$ROOT" 2>/dev/null || true)
 	[ -z "$left" ] || { echo "left in $ROOT: $left" >&2; return 1; }
+	! pgrep -f "kiln supervise $ROOT/" >/dev/null || { echo "a supervisor still runs" >&2; return 1; }
 	! pgrep -f "kiln-vmm .*$ROOT/" >/dev/null || { echo "kiln-vmm still runs" >&2; return 1; }
 }
 
