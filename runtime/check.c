@@ -179,7 +179,10 @@ static int boot_probe(const struct kiln_conf *conf, long long *ms, kiln_error_t 
 	uds = xasprintf("%s/vsock.sock", dir);
 	console = xasprintf("%s/console.log", dir);
 	log = xasprintf("%s/vmm.log", dir);
-	if (kiln_vm_json(conf, 1, conf->memory_mib, NULL, false, uds, NULL, &json, &len, err) < 0 ||
+	struct kiln_vm_files files = {
+	    .kernel = conf->kernel, .initrd = conf->initramfs, .vsock_uds = uds};
+
+	if (kiln_vm_json(1, conf->memory_mib, &files, false, NULL, &json, &len, err) < 0 ||
 	    kiln_write_file_atomic(vm, json, len, 0600, err) < 0)
 		goto out;
 	start = kiln_now_ms();

@@ -40,14 +40,14 @@ static char *trim(char *s)
 }
 
 static int set_uint(const char *path, unsigned line, const char *key, const char *v, unsigned *out,
-		    kiln_error_t *err)
+		    unsigned long max, kiln_error_t *err)
 {
 	char *end;
 	unsigned long n;
 
 	errno = 0;
 	n = strtoul(v, &end, 10);
-	if (errno || *end || end == v || n == 0 || n > 1u << 30)
+	if (errno || *end || end == v || n == 0 || n > max)
 		return kiln_error_make(err, 0, "%s:%u: %s: expected a positive number, got \"%s\"",
 				       path, line, key, v);
 	*out = (unsigned)n;
@@ -114,6 +114,10 @@ static int parse_conf(const char *path, struct kiln_conf *c, kiln_error_t *err)
 			num = &c->rootfs_free_mib;
 		else if (streq(key, "pvm_guest_kernel"))
 			flag = &c->pvm_guest_kernel;
+		else if (streq(key, "jail"))
+			flag = &c->jail;
+		else if (streq(key, "jail_uid_base"))
+			num = &c->jail_uid_base;
 		else
 			return kiln_error_make(err, 0, "%s:%u: unknown key \"%s\"", path, line,
 					       key);
@@ -123,7 +127,9 @@ static int parse_conf(const char *path, struct kiln_conf *c, kiln_error_t *err)
 		} else if (flag) {
 			if (set_bool(path, line, key, val, flag, err) < 0)
 				return -1;
-		} else if (set_uint(path, line, key, val, num, err) < 0) {
+		} else if (set_uint(path, line, key, val, num,
+				    num == &c->jail_uid_base ? KILN_JAIL_UID_BASE_MAX : 1u << 30,
+				    err) < 0) {
 			return -1;
 		}
 	}
@@ -269,7 +275,9 @@ int kiln_conf_read(struct kiln_conf *c, const char **path, kiln_error_t *err)
 				.memory_mib = 256,
 				.min_memory_mib = KILN_GUEST_MIB_FLOOR_BZIMAGE,
 				.boot_timeout_ms = 120000,
-				.rootfs_free_mib = 256};
+				.rootfs_free_mib = 256,
+				.jail = true,
+				.jail_uid_base = KILN_JAIL_UID_BASE};
 	if (parse_conf(*path, c, err) < 0)
 		return -1;
 	if (c->vmm == NULL)

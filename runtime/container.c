@@ -222,7 +222,7 @@ int kiln_remove_tree(const char *path)
 
 int kiln_agent_open(const struct kiln_container *c, struct proto_client *pc, kiln_error_t *err)
 {
-	cleanup_free char *uds = kiln_container_path(c, "vsock.sock");
+	cleanup_free char *uds = kiln_container_path(c, KILN_VM_DIR "/vsock.sock");
 
 	pc->fd = -1;
 	if (proto_client_open(pc, uds, err) < 0)
@@ -332,7 +332,7 @@ static int http_request(const char *sock, const char *method, const char *path, 
 
 int kiln_vmm_set_state(const struct kiln_container *c, const char *state, kiln_error_t *err)
 {
-	cleanup_free char *sock = kiln_container_path(c, "api.sock");
+	cleanup_free char *sock = kiln_container_path(c, KILN_VM_DIR "/api.sock");
 	cleanup_free char *body = xasprintf("{\"state\": \"%s\"}", state);
 
 	return http_request(sock, "PATCH", "/vm", body, err);

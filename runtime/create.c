@@ -190,17 +190,20 @@ static void gen_kv(kiln_json_gen_t *g, const char *key, const char *value)
 	kiln_json_gen_string(g, value);
 }
 
-static int write_vm_json(const struct kiln_container *c, const struct kiln_conf *conf,
-			 unsigned vcpus, unsigned mib, bool readonly, const struct kiln_net *net,
-			 kiln_error_t *err)
+static int write_vm_json(const struct kiln_container *c, unsigned vcpus, unsigned mib,
+			 bool readonly, const struct kiln_net *net, kiln_error_t *err)
 {
-	cleanup_free char *path = kiln_container_path(c, "vm.json");
-	cleanup_free char *img = kiln_container_path(c, "rootfs.img");
-	cleanup_free char *uds = kiln_container_path(c, "vsock.sock");
+	cleanup_free char *path = kiln_container_path(c, KILN_VM_DIR "/vm.json");
 	cleanup_free char *out = NULL;
+	/* kiln-vmm runs in its directory (its jail): names relative to it,
+	 * the kernel and initrd put there by the supervisor */
+	const struct kiln_vm_files files = {.kernel = KILN_VM_KERNEL,
+					    .initrd = KILN_VM_INITRD,
+					    .drive = "rootfs.img",
+					    .vsock_uds = "vsock.sock"};
 	size_t len;
 
-	if (kiln_vm_json(conf, vcpus, mib, img, readonly, uds, net, &out, &len, err) < 0)
+	if (kiln_vm_json(vcpus, mib, &files, readonly, net, &out, &len, err) < 0)
 		return -1;
 	return kiln_write_file_atomic(path, out, len, 0600, err);
 }
@@ -229,6 +232,12 @@ static int write_container_json(const struct kiln_container *c, const struct kil
 	gen_kv(g, "vmm", conf->vmm);
 	kiln_json_gen_key(g, "pvm_guest_kernel");
 	kiln_json_gen_bool(g, conf->pvm_guest_kernel);
+	gen_kv(g, "kernel", conf->kernel);
+	gen_kv(g, "initrd", conf->initramfs);
+	kiln_json_gen_key(g, "jail");
+	kiln_json_gen_bool(g, conf->jail);
+	kiln_json_gen_key(g, "jail_uid_base");
+	kiln_json_gen_uint64(g, conf->jail_uid_base);
 	if (net->n_links > 0) {
 		kiln_json_gen_key(g, "network");
 		proto_network_emit(g, &net->guest);
@@ -677,6 +686,14 @@ static int do_create(const struct create_opts *o, pid_t *sup_pid, kiln_error_t *
 		goto out;
 	}
 	made_dir = true;
+	{
+		cleanup_free char *vm_dir = kiln_container_path(&c, KILN_VM_DIR);
+
+		if (mkdir(vm_dir, 0700) < 0) {
+			kiln_error_make(err, errno, "%s", vm_dir);
+			goto out;
+		}
+	}
 	if (netns->path && netns->path[0]) {
 		cleanup_free char *path = kiln_container_path(&c, "network.json");
 
@@ -686,13 +703,13 @@ static int do_create(const struct create_opts *o, pid_t *sup_pid, kiln_error_t *
 			goto out;
 	}
 	spec_path = kiln_container_path(&c, "config.json");
-	img = kiln_container_path(&c, "rootfs.img");
+	img = kiln_container_path(&c, KILN_VM_DIR "/rootfs.img");
 	guest_path = kiln_container_path(&c, "guest-spec.json");
 	if (kiln_write_file_atomic(spec_path, cfg->raw, cfg->raw_len, 0600, err) < 0 ||
 	    kiln_write_file_atomic(guest_path, guest_spec, guest_len, 0600, err) < 0 ||
 	    build_image(c.rootfs, img, conf.rootfs_free_mib, err) < 0 ||
 	    kiln_inject_files(img, &inj, err) < 0 ||
-	    write_vm_json(&c, &conf, vcpus, mib, cfg->root.readonly, &net, err) < 0 ||
+	    write_vm_json(&c, vcpus, mib, cfg->root.readonly, &net, err) < 0 ||
 	    write_container_json(&c, &conf, cfg->root.readonly, cfg->process->terminal, &net, err) <
 		0 ||
 	    check_interrupted(err) < 0)

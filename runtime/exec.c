@@ -230,7 +230,7 @@ static int load_process(const struct exec_opts *o, bool *tty, kiln_json_t **out,
 static int exec_and_relay(const struct kiln_container *c, const kiln_json_t *process, bool tty,
 			  int in_fd, int out_fd, int err_fd, int report_fd, kiln_error_t *err)
 {
-	cleanup_free char *uds = kiln_container_path(c, "vsock.sock");
+	cleanup_free char *uds = kiln_container_path(c, KILN_VM_DIR "/vsock.sock");
 	struct proto_exec_params p = {0};
 	struct proto_client pc = {.fd = -1};
 	struct proto_relay relay = PROTO_RELAY_INIT;

@@ -36,6 +36,7 @@ static const struct verb {
     {"spec", kiln_cmd_spec, "write a default config.json"},
     {"features", kiln_cmd_features, "print the features JSON (runtime-spec features.md)"},
     {"check", kiln_cmd_check, "say whether this host can run kiln containers (--boot)"},
+    {"jail", kiln_cmd_jail, "run kiln-vmm (or PROGRAM) jailed, like Firecracker's jailer"},
     /* kiln create's child, the container's pid: not for people */
     {"supervise", kiln_cmd_supervise, NULL},
 };

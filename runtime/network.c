@@ -246,7 +246,8 @@ static int on_route(const struct nlmsghdr *h, void *arg)
 
 /* ---- Making taps and filters. */
 
-static int tap_make(const char *name, kiln_error_t *err)
+/* Attaches to tap `name`, made when it does not exist; the fd or <0. */
+static int tap_open(const char *name, kiln_error_t *err)
 {
 	struct ifreq ifr = {.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR};
 	int fd = open(TUN_PATH, O_RDWR | O_CLOEXEC);
@@ -260,13 +261,38 @@ static int tap_make(const char *name, kiln_error_t *err)
 		return kiln_error_make(err, errno, "%s", TUN_PATH);
 	}
 	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", name);
-	if (ioctl(fd, TUNSETIFF, &ifr) < 0 || ioctl(fd, TUNSETPERSIST, 1) < 0) {
+	if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
 		int e = errno;
 
 		close(fd);
 		return kiln_error_make(err, e, "tap %s", name);
 	}
-	close(fd);
+	return fd;
+}
+
+static int tap_make(const char *name, kiln_error_t *err)
+{
+	cleanup_close int fd = tap_open(name, err);
+
+	if (fd < 0)
+		return -1;
+	if (ioctl(fd, TUNSETPERSIST, 1) < 0)
+		return kiln_error_make(err, errno, "tap %s", name);
+	return 0;
+}
+
+int kiln_net_give_taps(const struct kiln_net *net, uid_t uid, gid_t gid, kiln_error_t *err)
+{
+	for (size_t i = 0; i < net->n_links; i++) {
+		cleanup_close int fd = tap_open(net->links[i].tap, err);
+
+		if (fd < 0)
+			return -1;
+		if (ioctl(fd, TUNSETOWNER, (unsigned long)uid) < 0 ||
+		    ioctl(fd, TUNSETGROUP, (unsigned long)gid) < 0)
+			return kiln_error_make(err, errno, "tap %s: giving it to uid %u",
+					       net->links[i].tap, (unsigned)uid);
+	}
 	return 0;
 }
 

@@ -14,6 +14,7 @@
 #define KILN_RUNTIME_NETWORK_H
 
 #include <stddef.h>
+#include <sys/types.h>
 
 #include "common/error.h"
 #include "proto/proto.h"
@@ -48,6 +49,9 @@ void kiln_net_release(struct kiln_net *net);
  * kiln_net_unwire at delete. Loading an absent file gives an empty net. */
 int kiln_net_save(const struct kiln_net *net, const char *path, kiln_error_t *err);
 int kiln_net_load(const char *path, struct kiln_net *net, kiln_error_t *err);
+/* The taps become uid's and gid's: a jailed kiln-vmm, without
+ * CAP_NET_ADMIN, may then attach to them. In the taps' namespace. */
+int kiln_net_give_taps(const struct kiln_net *net, uid_t uid, gid_t gid, kiln_error_t *err);
 
 /* kiln check: makes two taps in a throw-away network namespace and
  * redirects one to the other. */

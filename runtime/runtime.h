@@ -40,7 +40,14 @@ struct kiln_conf {
 	unsigned boot_timeout_ms;
 	unsigned rootfs_free_mib; /* free space in a container's disk */
 	bool pvm_guest_kernel;	  /* kernel is a PVM guest: boot it on kvm_pvm */
+	bool jail;		  /* kiln-vmm runs jailed (runtime/jail.h) */
+	unsigned jail_uid_base;	  /* its uid and gid: this + its pid */
 };
+
+/* Above systemd's container uid range (524288-1879048191); kiln-vmm's uid
+ * is the base plus its pid (at most 2^22), unique while it runs. */
+#define KILN_JAIL_UID_BASE     1879048192u
+#define KILN_JAIL_UID_BASE_MAX (4294967294ul - (1ul << 22))
 
 /* Reads kiln.conf (its path in *path) and fills in the defaults; checks
  * nothing on disk. */
@@ -55,13 +62,18 @@ int kiln_conf_check_guest(struct kiln_conf *c, const char *path, kiln_error_t *e
 int kiln_conf_load(struct kiln_conf *c, kiln_error_t *err);
 void kiln_conf_release(struct kiln_conf *c);
 
-/* kiln-vmm's configuration JSON: the conf's kernel and image, a vsock on
- * vsock_uds, unless NULL drive as the "rootfs" drive and net's taps as
- * network interfaces; allocated. */
+/* kiln-vmm's configuration JSON: kernel and initrd, a vsock on vsock_uds,
+ * unless NULL drive as the "rootfs" drive and net's taps as network
+ * interfaces; allocated. */
 struct kiln_net;
-int kiln_vm_json(const struct kiln_conf *conf, unsigned vcpus, unsigned mib, const char *drive,
-		 bool readonly, const char *vsock_uds, const struct kiln_net *net, char **out,
-		 size_t *len, kiln_error_t *err);
+struct kiln_vm_files {
+	const char *kernel;
+	const char *initrd;
+	const char *drive; /* NULL: none */
+	const char *vsock_uds;
+};
+int kiln_vm_json(unsigned vcpus, unsigned mib, const struct kiln_vm_files *files, bool readonly,
+		 const struct kiln_net *net, char **out, size_t *len, kiln_error_t *err);
 
 /* The version a kernel announces, allocated: a bzImage's in its setup
  * header ("6.1.0-56-amd64"), an ELF vmlinux's in its linux_banner
@@ -99,6 +111,12 @@ void kiln_container_release(struct kiln_container *c);
 enum kiln_status kiln_container_status(const struct kiln_container *c);
 /* Paths inside the state directory, allocated. */
 char *kiln_container_path(const struct kiln_container *c, const char *name);
+/* The VM's own files (config, disk, sockets, logs) are in the state
+ * directory's KILN_VM_DIR, kiln-vmm's jail (runtime/jail.h); kiln-vmm
+ * runs there and names them relative to it. */
+#define KILN_VM_DIR    "vm"
+#define KILN_VM_KERNEL "kernel"
+#define KILN_VM_INITRD "initrd"
 /* The state document (`kiln state`), allocated. */
 int kiln_container_state_json(const struct kiln_container *c, char **out, kiln_error_t *err);
 /* Removes the state directory and everything in it. */
@@ -193,6 +211,8 @@ int kiln_cmd_update(int argc, char **argv, kiln_error_t *err);
 int kiln_cmd_spec(int argc, char **argv, kiln_error_t *err);
 int kiln_cmd_features(int argc, char **argv, kiln_error_t *err);
 int kiln_cmd_check(int argc, char **argv, kiln_error_t *err);
+/* kiln-vmm's jail on its own (runtime/jailcmd.c). */
+int kiln_cmd_jail(int argc, char **argv, kiln_error_t *err);
 /* The container's supervisor (runtime/supervisor.h). */
 int kiln_cmd_supervise(int argc, char **argv, kiln_error_t *err);
 

@@ -7,6 +7,7 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
+#include <linux/close_range.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
@@ -18,12 +19,16 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "proto/client.h"
+#include "runtime/jail.h"
+#include "runtime/network.h"
 #include "runtime/runtime.h"
 #include "runtime/supervisor.h"
 
 #define SUPERVISE_FILE_MAX (64u << 10)
 #define SPEC_FILE_MAX	   (PROTO_MAX_FRAME / 2)
 #define VMM_ERR_MAX	   (64u << 10)
+/* kiln-vmm's smallest RLIMIT_FSIZE, for its logs */
+#define KILN_JAIL_MIN_FSIZE (64ull << 20)
 
 /* ---- container.json */
 
@@ -59,6 +64,9 @@ int kiln_supervise_config_load(const char *path, struct kiln_supervise_config *c
 	    get_string(doc, "drive_id", true, &c->drive_id, err) < 0 ||
 	    get_string(doc, "fstype", false, &c->fstype, err) < 0 ||
 	    get_string(doc, "vmm", true, &c->vmm, err) < 0 ||
+	    get_string(doc, "kernel", true, &c->kernel, err) < 0 ||
+	    get_string(doc, "initrd", true, &c->initrd, err) < 0 ||
+	    kiln_json_get_bool(doc, "jail", &c->jail, err) < 0 ||
 	    kiln_json_get_bool(doc, "pvm_guest_kernel", &c->pvm_guest_kernel, err) < 0 ||
 	    kiln_json_get_bool(doc, "readonly", &c->readonly, err) < 0 ||
 	    kiln_json_get_bool(doc, "terminal", &c->terminal, err) < 0)
@@ -73,6 +81,12 @@ int kiln_supervise_config_load(const char *path, struct kiln_supervise_config *c
 		return r;
 	if (r == 0)
 		c->boot_timeout_ms = n;
+	c->jail_uid_base = KILN_JAIL_UID_BASE;
+	r = kiln_json_get_uint32(doc, "jail_uid_base", &n, err);
+	if (r < 0)
+		return r;
+	if (r == 0)
+		c->jail_uid_base = n;
 	if (c->ready_fd >= 0 && fcntl(c->ready_fd, F_GETFD) < 0)
 		return kiln_error_make(err, errno, "ready_fd %d", c->ready_fd);
 	if (kiln_json_get_object(doc, "network", &net, err) < 0)
@@ -89,6 +103,8 @@ void kiln_supervise_config_release(struct kiln_supervise_config *c)
 	free(c->drive_id);
 	free(c->fstype);
 	free(c->vmm);
+	free(c->kernel);
+	free(c->initrd);
 	proto_network_release(&c->network);
 	if (c->ready_fd >= 0)
 		close(c->ready_fd);
@@ -230,33 +246,92 @@ out:
 
 /* ---- kiln-vmm, the supervisor's child. */
 
+__attribute__((noreturn)) static void child_fail(const char *what)
+{
+	dprintf(STDERR_FILENO, "kiln-vmm: %s: %s\n", what, strerror(errno));
+	_exit(127);
+}
+
+/* In the child, root, in the VM's directory: its jail (runtime/jail.h),
+ * with kiln-vmm's uid and gid the base plus its pid. */
+static void enter_jail(const struct supervisor *s, const char *vm_dir)
+{
+	cleanup_free char *net_path = xasprintf("%s/network.json", s->dir);
+	struct kiln_jail j = {
+	    .dir = vm_dir,
+	    .uid = s->cfg.jail_uid_base + (unsigned)getpid(),
+	    .gid = s->cfg.jail_uid_base + (unsigned)getpid(),
+	    .binds = {{s->cfg.kernel, KILN_VM_KERNEL}, {s->cfg.initrd, KILN_VM_INITRD}},
+	    .n_binds = 2,
+	    .nofile = KILN_JAIL_DEFAULT_NOFILE};
+	kiln_error_t e = NULL;
+	struct kiln_net net;
+	const char *what;
+	struct stat st;
+
+	/* writes stop at the disk's size: a guest cannot fill the host's
+	 * disk through the console log */
+	if (stat("rootfs.img", &st) == 0)
+		j.fsize = (rlim_t)st.st_size > KILN_JAIL_MIN_FSIZE ? (rlim_t)st.st_size
+								   : KILN_JAIL_MIN_FSIZE;
+	if (kiln_net_load(net_path, &net, &e) < 0 ||
+	    kiln_net_give_taps(&net, j.uid, j.gid, &e) < 0) {
+		dprintf(STDERR_FILENO, "kiln-vmm: %s\n", e->msg);
+		_exit(127);
+	}
+	j.tun = net.n_links > 0;
+	kiln_net_release(&net);
+	if (kiln_jail_prepare(&j, &what) < 0 || kiln_jail_enter(&j, &what) < 0)
+		child_fail(what);
+}
+
+/* Without the jail: the kernel and initrd by symlink. */
+static void link_files(const struct supervisor *s)
+{
+	if ((symlink(s->cfg.kernel, KILN_VM_KERNEL) < 0 && errno != EEXIST) ||
+	    (symlink(s->cfg.initrd, KILN_VM_INITRD) < 0 && errno != EEXIST))
+		child_fail("linking the kernel and initrd");
+}
+
 /* In the child: fds 0-1 /dev/null, 2 the error file the supervisor reads
- * when kiln-vmm fails; it dies with the supervisor. */
+ * when kiln-vmm fails; it runs in the VM's directory, jailed unless
+ * kiln.conf says otherwise, and dies with the supervisor. */
 __attribute__((noreturn)) static void exec_vmm(const struct supervisor *s, int null_fd, int err_fd,
 					       const sigset_t *mask)
 {
-	cleanup_free char *api = xasprintf("%s/api.sock", s->dir);
-	cleanup_free char *vm = xasprintf("%s/vm.json", s->dir);
-	cleanup_free char *console = xasprintf("%s/console.log", s->dir);
-	cleanup_free char *log = xasprintf("%s/vmm.log", s->dir);
+	cleanup_free char *vm_dir = xasprintf("%s/" KILN_VM_DIR, s->dir);
 	char *const argv[] = {
-	    s->cfg.vmm,	  "--id",      s->cfg.id,
-	    "--api-sock", api,	       "--config-file",
-	    vm,		  "--console", console,
-	    "--log-path", log,	       s->cfg.pvm_guest_kernel ? "--pvm-guest-kernel" : NULL,
+	    "kiln-vmm",	  "--id",      s->cfg.id,
+	    "--api-sock", "api.sock",  "--config-file",
+	    "vm.json",	  "--console", "console.log",
+	    "--log-path", "vmm.log",   s->cfg.pvm_guest_kernel ? "--pvm-guest-kernel" : NULL,
 	    NULL};
 	pid_t parent = getppid();
+	int exe;
 
 	sigprocmask(SIG_UNBLOCK, mask, NULL);
-	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
-		_exit(127);
 	if (dup2(null_fd, STDIN_FILENO) < 0 || dup2(null_fd, STDOUT_FILENO) < 0 ||
 	    dup2(err_fd, STDERR_FILENO) < 0)
 		_exit(127);
-	close_range(3, ~0u, 0);
-	execv(argv[0], argv);
-	dprintf(STDERR_FILENO, "kiln-vmm: cannot run %s: %s\n", argv[0], strerror(errno));
-	_exit(127);
+	/* opened before the jail hides the host's files */
+	exe = open(s->cfg.vmm, O_PATH | O_CLOEXEC);
+	if (exe < 0)
+		child_fail(s->cfg.vmm);
+	if (chdir(vm_dir) < 0)
+		child_fail(vm_dir);
+	if (s->cfg.jail)
+		enter_jail(s, vm_dir);
+	else
+		link_files(s);
+	/* after the jail's uid change, which clears it */
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
+		_exit(127);
+	close_range(3, ~0u, CLOSE_RANGE_CLOEXEC);
+	if (s->cfg.jail)
+		fexecve(exe, argv, environ);
+	else
+		execv(s->cfg.vmm, argv);
+	child_fail(s->cfg.vmm);
 }
 
 static int spawn_vmm(struct supervisor *s, const sigset_t *mask, kiln_error_t *err)

@@ -22,6 +22,7 @@
  *   {"id": ID, "spec": PATH (the guest's spec), "drive_id": D, "fstype":
  *    "ext4", "readonly": B, "terminal": B, "ready_fd": N,
  *    "boot_timeout_ms": N, "vmm": PATH, "pvm_guest_kernel": B,
+ *    "kernel": PATH, "initrd": PATH, "jail": B, "jail_uid_base": N,
  *    "network": {...}}
  * ready_fd gets one line: "ok <guest pid> <kiln-vmm pid>\n" once the
  * container is created, or "error <message>\n". */
@@ -31,6 +32,10 @@ struct kiln_supervise_config {
 	char *drive_id;
 	char *fstype;
 	char *vmm;
+	char *kernel; /* host paths, put into kiln-vmm's directory */
+	char *initrd;
+	bool jail;
+	unsigned jail_uid_base;
 	bool pvm_guest_kernel;
 	bool readonly;
 	bool terminal;

@@ -15,17 +15,16 @@ static void gen_kv(kiln_json_gen_t *g, const char *key, const char *value)
 	kiln_json_gen_string(g, value);
 }
 
-int kiln_vm_json(const struct kiln_conf *conf, unsigned vcpus, unsigned mib, const char *drive,
-		 bool readonly, const char *vsock_uds, const struct kiln_net *net, char **out,
-		 size_t *len, kiln_error_t *err)
+int kiln_vm_json(unsigned vcpus, unsigned mib, const struct kiln_vm_files *files, bool readonly,
+		 const struct kiln_net *net, char **out, size_t *len, kiln_error_t *err)
 {
 	cleanup_json_gen kiln_json_gen_t *g = kiln_json_gen_new(true);
 
 	kiln_json_gen_map_open(g);
 	kiln_json_gen_key(g, "boot-source");
 	kiln_json_gen_map_open(g);
-	gen_kv(g, "kernel_image_path", conf->kernel);
-	gen_kv(g, "initrd_path", conf->initramfs);
+	gen_kv(g, "kernel_image_path", files->kernel);
+	gen_kv(g, "initrd_path", files->initrd);
 	gen_kv(g, "boot_args", BOOT_ARGS);
 	kiln_json_gen_map_close(g);
 	kiln_json_gen_key(g, "machine-config");
@@ -37,10 +36,10 @@ int kiln_vm_json(const struct kiln_conf *conf, unsigned vcpus, unsigned mib, con
 	kiln_json_gen_map_close(g);
 	kiln_json_gen_key(g, "drives");
 	kiln_json_gen_array_open(g);
-	if (drive) {
+	if (files->drive) {
 		kiln_json_gen_map_open(g);
 		gen_kv(g, "drive_id", "rootfs");
-		gen_kv(g, "path_on_host", drive);
+		gen_kv(g, "path_on_host", files->drive);
 		kiln_json_gen_key(g, "is_root_device");
 		kiln_json_gen_bool(g, false);
 		kiln_json_gen_key(g, "is_read_only");
@@ -66,7 +65,7 @@ int kiln_vm_json(const struct kiln_conf *conf, unsigned vcpus, unsigned mib, con
 	kiln_json_gen_map_open(g);
 	kiln_json_gen_key(g, "guest_cid");
 	kiln_json_gen_uint64(g, 3);
-	gen_kv(g, "uds_path", vsock_uds);
+	gen_kv(g, "uds_path", files->vsock_uds);
 	kiln_json_gen_map_close(g);
 	kiln_json_gen_map_close(g);
 	return kiln_json_gen_finish(g, out, len, err);

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <termios.h>
@@ -357,6 +358,9 @@ int main(int argc, char **argv)
 	struct options o;
 	int r;
 
+	/* run through an fd (kiln's jail: fexecve), a 6.1 kernel names the
+	 * process after the fd's number */
+	prctl(PR_SET_NAME, "kiln-vmm");
 	r = parse_options(argc, argv, &o);
 	if (r >= 0)
 		return r;

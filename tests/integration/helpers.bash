@@ -100,10 +100,10 @@ show_runtime_state() {
 	echo "# processes:"
 	ps -eo pid,ppid,stat,etime,args | grep -E 'kiln|conmon|shim' | grep -v grep | cut -c1-200
 	for root in "$@"; do
-		for d in "$root"/*/; do
+		for d in "$root"/*/vm/; do
 			[ -f "$d/vmm.log" ] || continue
 			echo "# $d"
-			cat "$d/vmm.log"
+			cat "$d/vmm.log" "$d/../vmm.err" 2>/dev/null
 			tail -n 20 "$d/console.log" 2>/dev/null
 		done
 	done

@@ -324,7 +324,7 @@ interrupted() {
 	# an agent that never answers.
 	printf '#!/bin/sh\necho $$ >"%s/vmm.pid"\nexec sleep 600\n' "$t" >"$t/vmm"
 	chmod +x "$t/vmm"
-	echo "vmm = $t/vmm" >"$t/kiln.conf"
+	printf 'vmm = %s\njail = false\n' "$t/vmm" >"$t/kiln.conf"
 	bundle "$b" '["true"]'
 	# SIGTERM to create while it waits for the supervisor to report
 	KILN_CONF=$t/kiln.conf interrupted TERM "$t/vmm.pid" create --bundle "$b" c1
@@ -441,6 +441,9 @@ SH
 	grep -qx "$vmm" /sys/fs/cgroup/kiln-test/c1/cgroup.procs
 	# kiln-vmm speaks no agent protocol: nothing of proto/ is linked in
 	! nm "$KILN_VMM" | grep -q ' proto_'
+	# it runs jailed: its own uid and gid, no capabilities, no_new_privs,
+	# its directory as its root (nothing of the host's), the fd limit
+	jail_checks "$vmm" "$ROOT/c1/vm"
 
 	[ "$(status_of c1)" = created ]
 	[ "$(jq -r .status "$h/prestart")" = created ]
@@ -510,6 +513,33 @@ SH
 
 # uid_map/gid_map as the kernel prints them, one blank between fields.
 MAPS='for f in /proc/self/uid_map /proc/self/gid_map; do sed "s/^ *//; s/  */ /g" $f; done'
+
+@test "the supervisor and kiln-vmm killed: the VM goes with its supervisor; a lost VM is one line and 255" {
+	local b=$BATS_TEST_TMPDIR/b out=$BATS_TEST_TMPDIR/out sup vmm
+	bundle "$b" '["sh", "-c", "echo up; exec sleep 1000"]'
+	# kill -9 of the supervisor: its kiln-vmm dies with it, the container
+	# is stopped, delete clears the rest
+	"${K[@]}" create --bundle "$b" --pid-file "$BATS_TEST_TMPDIR/pid" k1 >"$out" 2>&1
+	sup=$(cat "$BATS_TEST_TMPDIR/pid")
+	vmm=$(pgrep -P "$sup" -x kiln-vmm)
+	kill -KILL "$sup"
+	wait_until 60 status_is k1 stopped
+	wait_until 60 sh -c "! kill -0 $vmm 2>/dev/null"
+	"${K[@]}" delete k1
+	assert_clean
+	# kill -9 of kiln-vmm: the supervisor says so in one line and exits 255
+	"${K[@]}" run --bundle "$b" k2 >"$out" 2>&1 &
+	local runner=$!
+	wait_until 120 grep -q up "$out"
+	sup=$("${K[@]}" state k2 | jq -r .pid)
+	kill -KILL "$(pgrep -P "$sup" -x kiln-vmm)"
+	status=0
+	wait "$runner" || status=$?
+	cat "$out"
+	[ "$status" -eq 255 ]
+	[ "$(tail -n 1 "$out")" = "kiln: kiln-vmm was killed by SIGKILL" ]
+	assert_clean
+}
 
 @test "run: no mount namespace, root.path \".\", linux.devices, podman keep-id user namespace" {
 	local b=$BATS_TEST_TMPDIR/b

@@ -31,10 +31,10 @@ teardown() {
 	for id in $(ls "$ROOT" 2>/dev/null); do
 		"${K[@]}" delete --force "$id" >/dev/null 2>&1 || true
 	done
-	# a supervisor or VMM whose kiln was killed before it saved the
-	# container's state
+	# a supervisor whose kiln was killed before it saved the container's
+	# state (its kiln-vmm dies with it), and any kiln-vmm orphaned
 	pkill -KILL -f "kiln supervise $ROOT/" || true
-	pkill -KILL -f "kiln-vmm .*$ROOT/" || true
+	pkill -KILL -P 1 -x kiln-vmm || true
 	# a host process a test started as a pod's stand-in
 	if [ -f "$BATS_TEST_TMPDIR/pod.pid" ]; then
 		kill "$(cat "$BATS_TEST_TMPDIR/pod.pid")" 2>/dev/null || true
@@ -81,7 +81,9 @@ assert_clean() {
 	left=$(ls -A "$ROOT" 2>/dev/null || true)
 	[ -z "$left" ] || { echo "left in $ROOT: $left" >&2; return 1; }
 	! pgrep -f "kiln supervise $ROOT/" >/dev/null || { echo "a supervisor still runs" >&2; return 1; }
-	! pgrep -f "kiln-vmm .*$ROOT/" >/dev/null || { echo "kiln-vmm still runs" >&2; return 1; }
+	# kiln-vmm runs jailed, named by the container's id only: the suite
+	# expects no other VM on the machine while it runs
+	! pgrep -x kiln-vmm >/dev/null || { echo "kiln-vmm still runs" >&2; return 1; }
 }
 
 status_of() {
@@ -94,3 +96,25 @@ status_is() {
 	[ "$(status_of "$1")" = "$2" ]
 }
 
+
+# jail_checks PID DIR: kiln-vmm PID runs in its jail DIR (runtime/jail.h).
+jail_checks() {
+	local st=/proc/$1/status
+	# uid and gid: kiln.conf's jail_uid_base (default) plus its pid
+	[ "$(awk '/^Uid:/ { print $2 }' "$st")" -eq $((1879048192 + $1)) ]
+	[ "$(awk '/^Gid:/ { print $2 }' "$st")" -eq $((1879048192 + $1)) ]
+	[ "$(awk '/^Groups:/ { print $2 }' "$st")" = "" ]
+	[ "$(awk '/^CapEff:/ { print $2 }' "$st")" = 0000000000000000 ]
+	[ "$(awk '/^CapPrm:/ { print $2 }' "$st")" = 0000000000000000 ]
+	[ "$(awk '/^CapBnd:/ { print $2 }' "$st")" = 0000000000000000 ]
+	[ "$(awk '/^NoNewPrivs:/ { print $2 }' "$st")" = 1 ]
+	grep -q '^Max open files *2048 *2048' "/proc/$1/limits"
+	# its root holds the VM's files and nothing of the host's
+	[ -e "/proc/$1/root/vm.json" ] && [ -e "/proc/$1/root/rootfs.img" ]
+	[ -c "/proc/$1/root/dev/kvm" ]
+	[ ! -e "/proc/$1/root/etc" ] && [ ! -e "/proc/$1/root/bin" ]
+	# in new mount and IPC namespaces; the host's are untouched
+	[ "$(readlink "/proc/$1/ns/mnt")" != "$(readlink /proc/self/ns/mnt)" ]
+	[ "$(readlink "/proc/$1/ns/ipc")" != "$(readlink /proc/self/ns/ipc)" ]
+	! grep -q " $2" /proc/self/mountinfo
+}
