@@ -129,23 +129,26 @@ struct supervisor {
 };
 
 /* The one line for kiln create: "ok <guest pid> <kiln-vmm pid>" or
- * "error <message>". */
-static void report(struct supervisor *s, const char *word, const char *rest)
+ * "error <message>". False when kiln create is gone (killed before it
+ * heard): nobody will record the container, so it must not run. */
+static bool report(struct supervisor *s, const char *word, const char *rest)
 {
 	char line[1024];
+	ssize_t w;
 	int n;
 
 	if (s->cfg.ready_fd < 0)
-		return;
+		return true;
 	n = snprintf(line, sizeof(line) - 1, "%s %s", word, rest);
 	if (n < 0)
 		n = 0;
 	if ((size_t)n > sizeof(line) - 2)
 		n = sizeof(line) - 2;
 	line[n++] = '\n';
-	kiln_write_all(s->cfg.ready_fd, line, (size_t)n);
+	w = kiln_write_all(s->cfg.ready_fd, line, (size_t)n);
 	close(s->cfg.ready_fd);
 	s->cfg.ready_fd = -1;
+	return w == n;
 }
 
 /* Connects to the agent's control port, retrying while the guest boots. */
@@ -229,7 +232,10 @@ static void *session_main(void *arg)
 		 0))
 		goto out;
 	snprintf(pids, sizeof(pids), "%d %d", pid, (int)s->vmm);
-	report(s, "ok", pids);
+	if (!report(s, "ok", pids)) {
+		kiln_error_make(&s->err, 0, "kiln create went away before the container was created");
+		goto out;
+	}
 	s->ready = true;
 	log_info("container %s created (guest pid %d)", s->cfg.id, pid);
 	if (proto_relay_run(&relay, &c, s->cfg.id, NULL, &w, &s->err) < 0)
@@ -495,7 +501,7 @@ int kiln_cmd_supervise(int argc, char **argv, kiln_error_t *err)
 	}
 	/* the name ps and top show; comm is at most 15 characters */
 	prctl(PR_SET_NAME, "kiln-supervisor");
-	s.uds = xasprintf("%s/vsock.sock", s.dir);
+	s.uds = xasprintf("%s/" KILN_VM_DIR "/vsock.sock", s.dir);
 	code = supervise(&s, err);
 	kiln_error_free(&s.err);
 	free(s.uds);

@@ -39,10 +39,12 @@ teardown() {
 	# a host path does not exist in the jail
 	api PUT /drives/d1 "{\"drive_id\": \"d1\", \"path_on_host\": \"$BATS_TEST_TMPDIR/console\", \"is_root_device\": false, \"is_read_only\": true}"
 	api PUT /actions '{"action_type": "InstanceStart"}'
+	echo "InstanceStart with a host path: $code $body"
 	[ "$code" = 400 ]
 	[[ "$body" == *"$BATS_TEST_TMPDIR/console"* ]]
 	api PUT /drives/d1 '{"drive_id": "d1", "path_on_host": "/vmlinux", "is_root_device": false, "is_read_only": true}'
 	api PUT /actions '{"action_type": "InstanceStart"}'
+	echo "InstanceStart: $code $body"
 	[ "$code" = 204 ]
 	vmm_wait "$pid" 240
 	pid=
