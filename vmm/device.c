@@ -21,6 +21,12 @@ const struct vmm_device_kind *const vmm_device_kinds[] = {
 };
 const size_t vmm_device_kinds_len = ARRAY_SIZE(vmm_device_kinds);
 
+unsigned int vmm_device_count_one(const struct vmm_config *cfg)
+{
+	(void)cfg;
+	return 1;
+}
+
 int vmm_devices_prepare(const struct vmm_device_kind *const *kinds, size_t nr_kinds,
 			const struct vmm_config *cfg, int fds[VMM_DEVICES_MAX], kiln_error_t *err)
 {

@@ -56,6 +56,9 @@ struct vmm_device_kind {
 	int (*update)(void *dev, const char *path, kiln_error_t *err);
 };
 
+/* count() for a kind every machine has exactly one of. */
+unsigned int vmm_device_count_one(const struct vmm_config *cfg);
+
 /* The registered kinds, in build order (device.c). */
 extern const struct vmm_device_kind *const vmm_device_kinds[];
 extern const size_t vmm_device_kinds_len;

@@ -83,12 +83,6 @@ void boot_timer_free(struct boot_timer *bt)
 
 /* ---- the device kind: always there, counting from InstanceStart ---- */
 
-static unsigned int boot_timer_count(const struct vmm_config *cfg)
-{
-	(void)cfg;
-	return 1;
-}
-
 /* Guest-boot-time counts from InstanceStart, as Firecracker's does:
  * building the VM is part of booting it. */
 static int boot_timer_kind_create(const struct vmm_device_env *env, unsigned int i, int fd,
@@ -112,7 +106,7 @@ static void boot_timer_kind_free(void *dev)
 
 const struct vmm_device_kind boot_timer_kind = {
     .name = "boot-timer",
-    .count = boot_timer_count,
+    .count = vmm_device_count_one,
     .create = boot_timer_kind_create,
     .free = boot_timer_kind_free,
 };

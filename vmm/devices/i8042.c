@@ -325,12 +325,6 @@ void i8042_free(struct i8042 *d)
 
 /* ---- the device kind: always there; its reset line ends the VM ---- */
 
-static unsigned int i8042_count(const struct vmm_config *cfg)
-{
-	(void)cfg;
-	return 1;
-}
-
 static int i8042_kind_create(const struct vmm_device_env *env, unsigned int i, int fd, void **dev,
 			     kiln_error_t *err)
 {
@@ -350,7 +344,7 @@ static void i8042_kind_free(void *dev)
 
 const struct vmm_device_kind i8042_kind = {
     .name = "i8042",
-    .count = i8042_count,
+    .count = vmm_device_count_one,
     .create = i8042_kind_create,
     .free = i8042_kind_free,
 };

@@ -554,12 +554,6 @@ void serial_free(struct serial *s)
 
 /* ---- the device kind: COM1, always there, on the VMM's console ---- */
 
-static unsigned int serial_count(const struct vmm_config *cfg)
-{
-	(void)cfg;
-	return 1;
-}
-
 static int serial_kind_create(const struct vmm_device_env *env, unsigned int i, int fd, void **dev,
 			      kiln_error_t *err)
 {
@@ -579,7 +573,7 @@ static void serial_kind_free(void *dev)
 
 const struct vmm_device_kind serial_kind = {
     .name = "serial",
-    .count = serial_count,
+    .count = vmm_device_count_one,
     .create = serial_kind_create,
     .free = serial_kind_free,
 };
