@@ -139,7 +139,8 @@ int vmm_devices_update(struct vmm_devices *l, const struct vmm_device_kind *kind
 	struct vmm_device *d = vmm_devices_find(l, kind, id);
 
 	if (d == NULL)
-		return kiln_error_make(err, 0, "%s '%s' is not attached to the microVM", what, id);
+		return kiln_error_make(err, 0, "%s '%s' is not attached to the microVM", what,
+				       id ? id : "");
 	if (kind->update == NULL)
 		return kiln_error_make(err, 0, "%s '%s' cannot be updated while the microVM runs",
 				       what, id);

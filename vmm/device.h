@@ -48,7 +48,7 @@ struct vmm_device_kind {
 	int (*prepare)(const struct vmm_config *cfg, unsigned int i, int *fd, kiln_error_t *err);
 	/* Builds instance i on env->m: its bus ranges, irq, virtio-mmio slot.
 	 * fd is prepare()'s, -1 without one; create() owns it, also when it
-	 * fails. On failure nothing of the instance is left. */
+	 * fails. On failure it frees what no bus points at yet. */
 	int (*create)(const struct vmm_device_env *env, unsigned int i, int fd, void **dev,
 		      kiln_error_t *err);
 	void (*free)(void *dev);
