@@ -493,6 +493,19 @@ unsigned int vmm_config_virtio_count(const struct vmm_config *c)
 	return c->nr_drives + c->nr_nets + (c->vsock.present ? 1 : 0);
 }
 
+int vmm_config_virtio_check(const struct vmm_config *c, unsigned int slots, kiln_error_t *err)
+{
+	unsigned int need = vmm_config_virtio_count(c);
+
+	if (need <= slots)
+		return 0;
+	return kiln_error_make(err, 0,
+			       "%u drives, %u network interfaces and %s vsock need %u virtio-mmio "
+			       "devices; the machine has %u",
+			       c->nr_drives, c->nr_nets, c->vsock.present ? "a" : "no", need,
+			       slots);
+}
+
 /* The tap's name as TUNSETIFF takes it (a network interface name). */
 static int tap_name_check(const kiln_json_t *obj, const char *name, kiln_error_t *err)
 {

@@ -140,6 +140,8 @@ int vmm_config_set_net(struct vmm_config *c, const kiln_json_t *obj, const char 
 struct net_iface_config *vmm_config_net(struct vmm_config *c, const char *iface_id);
 /* virtio-mmio devices the configuration needs (drives, interfaces, vsock). */
 unsigned int vmm_config_virtio_count(const struct vmm_config *c);
+/* Fails, naming what needs them, when c needs more than `slots`. */
+int vmm_config_virtio_check(const struct vmm_config *c, unsigned int slots, kiln_error_t *err);
 int vmm_config_set_vsock(struct vmm_config *c, const kiln_json_t *obj, kiln_error_t *err);
 int vmm_config_set_logger(struct vmm_config *c, const kiln_json_t *obj, kiln_error_t *err);
 int vmm_config_set_metrics(struct vmm_config *c, const kiln_json_t *obj, kiln_error_t *err);

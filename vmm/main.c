@@ -71,7 +71,7 @@ static int backend_ctrl_alt_del(void *opaque, kiln_error_t *err)
 {
 	struct vmm *v = opaque;
 
-	return i8042_send_ctrl_alt_del(v->i8042, err);
+	return i8042_send_ctrl_alt_del(vmm_device(v, &i8042_kind, NULL), err);
 }
 
 static int backend_pause(void *opaque, kiln_error_t *err)
@@ -89,10 +89,7 @@ static int backend_drive_update(void *opaque, const char *drive_id, const char *
 {
 	struct vmm *v = opaque;
 
-	for (unsigned int i = 0; i < v->nr_blk; i++)
-		if (streq(v->blk_ids[i], drive_id))
-			return virtio_blk_update(v->blk[i], path, err);
-	return kiln_error_make(err, 0, "drive '%s' is not attached to the microVM", drive_id);
+	return vmm_devices_update(&v->devices, &virtio_blk_kind, drive_id, path, err);
 }
 
 static struct vmm_api api;
@@ -115,8 +112,8 @@ static int backend_flush_metrics(void *opaque, kiln_error_t *err)
 			 (long long)real.tv_sec * 1000 + real.tv_nsec / 1000000,
 			 (long long)(now.tv_sec - start_time.tv_sec) * 1000 +
 			     (now.tv_nsec - start_time.tv_nsec) / 1000000,
-			 (long long)(v->boot_timer ? boot_timer_elapsed_us(v->boot_timer) : -1),
-			 v->m.nr_vcpus, v->nr_blk);
+			 (long long)boot_timer_elapsed_us(vmm_device(v, &boot_timer_kind, NULL)),
+			 v->m.nr_vcpus, vmm_devices_count(&v->devices, &virtio_blk_kind));
 	fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return kiln_error_make(err, errno, "cannot open metrics file %s", path);

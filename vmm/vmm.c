@@ -12,12 +12,7 @@
 #include "common/util.h"
 #include "vmm/acpi/acpi.h"
 #include "vmm/boot/linux.h"
-#include "vmm/devices/boot_timer.h"
-#include "vmm/devices/i8042.h"
-#include "vmm/devices/serial.h"
-#include "vmm/virtio/blk.h"
-#include "vmm/virtio/net.h"
-#include "vmm/virtio/vsock.h"
+#include "vmm/device.h"
 #include "vmm/vm.h"
 #include "vmm/vmm.h"
 
@@ -148,70 +143,39 @@ int vmm_init(struct vmm *v, int console_in, int console_out, kiln_error_t *err)
 
 _Static_assert(VMM_MAX_VIRTIO == MACHINE_VIRTIO_MAX, "virtio-mmio slot counts differ");
 
-static void tap_fds_close(int *fds, unsigned int n)
-{
-	for (unsigned int i = 0; i < n; i++) {
-		if (fds[i] >= 0)
-			close(fds[i]);
-		fds[i] = -1;
-	}
-}
-
 /* Everything that can fail for reasons outside the VMM, before any of the
  * VM exists, so that a failed InstanceStart leaves nothing behind and can
- * be retried: the slot count and the taps. */
-static int vmm_boot_prepare(const struct vmm_config *cfg, int *tap_fds, kiln_error_t *err)
+ * be retried: the slot count and what the devices take from the host
+ * (taps). */
+static int vmm_boot_prepare(const struct vmm_config *cfg, int fds[VMM_DEVICES_MAX],
+			    kiln_error_t *err)
 {
-	unsigned int need = vmm_config_virtio_count(cfg);
-
-	for (unsigned int i = 0; i < VMM_MAX_NET_IFACES; i++)
-		tap_fds[i] = -1;
-	if (need > MACHINE_VIRTIO_MAX)
-		return kiln_error_make(err, 0,
-				       "%u drives, %u network interfaces and %s vsock need %u "
-				       "virtio-mmio devices; the machine has %d",
-				       cfg->nr_drives, cfg->nr_nets,
-				       cfg->vsock.present ? "a" : "no", need, MACHINE_VIRTIO_MAX);
-	for (unsigned int i = 0; i < VMM_MAX_NET_IFACES; i++)
-		tap_fds[i] = -1;
-	for (unsigned int i = 0; i < cfg->nr_nets; i++) {
-		if (virtio_net_tap_open(cfg->nets[i].iface_id, cfg->nets[i].host_dev_name,
-					&tap_fds[i], err) < 0) {
-			tap_fds_close(tap_fds, i);
-			return -1;
-		}
-	}
-	return 0;
+	if (vmm_config_virtio_check(cfg, MACHINE_VIRTIO_MAX, err) < 0)
+		return -1;
+	return vmm_devices_prepare(vmm_device_kinds, vmm_device_kinds_len, cfg, fds, err);
 }
 
-static int vmm_add_devices(struct vmm *v, const struct vmm_config *cfg, int *tap_fds,
+static int vmm_add_devices(struct vmm *v, const struct vmm_config *cfg,
+			   const struct timespec *instance_start, int fds[VMM_DEVICES_MAX],
 			   kiln_error_t *err)
 {
-	int r;
+	const struct vmm_device_env env = {
+	    .m = &v->m,
+	    .cfg = cfg,
+	    .console_in = v->console_in,
+	    .console_out = v->console_out,
+	    .on_reset = on_i8042_reset,
+	    .opaque = v,
+	    .instance_start = instance_start,
+	};
 
-	r = serial_create(&v->m, v->console_in, v->console_out, &v->serial, err);
-	if (r == 0)
-		r = i8042_create(&v->m, on_i8042_reset, v, &v->i8042, err);
-	if (r == 0)
-		r = boot_timer_create(&v->m, &v->boot_timer, err);
-	for (unsigned int i = 0; r == 0 && i < cfg->nr_drives; i++) {
-		r = virtio_blk_create(&v->m, &cfg->drives[i], &v->blk[i], err);
-		if (r == 0) {
-			v->blk_ids[i] = xstrdup(cfg->drives[i].drive_id);
-			v->nr_blk++;
-		}
-	}
-	if (r == 0 && cfg->vsock.present)
-		r = virtio_vsock_create(&v->m, &cfg->vsock, &v->vsock, err);
-	for (unsigned int i = 0; r == 0 && i < cfg->nr_nets; i++) {
-		int fd = tap_fds[i];
+	return vmm_devices_build(&v->devices, vmm_device_kinds, vmm_device_kinds_len, &env, fds,
+				 err);
+}
 
-		tap_fds[i] = -1; /* the device owns it from here, also on failure */
-		r = virtio_net_create(&v->m, &cfg->nets[i], fd, &v->net[i], err);
-		if (r == 0)
-			v->nr_net++;
-	}
-	return r;
+void *vmm_device(struct vmm *v, const struct vmm_device_kind *kind, const char *id)
+{
+	return vmm_devices_get(&v->devices, kind, id);
 }
 
 static int vmm_boot_once(struct vmm *v, const struct vmm_config *cfg, kiln_error_t *err);
@@ -240,7 +204,7 @@ static int vmm_boot_once(struct vmm *v, const struct vmm_config *cfg, kiln_error
 	struct boot_entry entry;
 	struct linux_boot lb;
 	struct timespec instance_start;
-	int tap_fds[VMM_MAX_NET_IFACES];
+	int fds[VMM_DEVICES_MAX];
 	uint64_t rsdp = 0;
 	int r;
 
@@ -248,7 +212,7 @@ static int vmm_boot_once(struct vmm *v, const struct vmm_config *cfg, kiln_error
 	if (cfg->boot.kernel_image_path == NULL)
 		return kiln_error_make(err, 0, "no kernel: set boot-source.kernel_image_path");
 	/* The configuration's own problems first, whatever the host. */
-	r = vmm_boot_prepare(cfg, tap_fds, err);
+	r = vmm_boot_prepare(cfg, fds, err);
 	if (r < 0)
 		return r;
 	r = kiln_kvm_check_bootable(v->pvm_guest_kernel, "start kiln-vmm with --pvm-guest-kernel",
@@ -257,15 +221,12 @@ static int vmm_boot_once(struct vmm *v, const struct vmm_config *cfg, kiln_error
 		v->m.nr_vcpus = cfg->machine.vcpu_count;
 		r = vm_create(&v->m, (uint64_t)cfg->machine.mem_size_mib << 20, err);
 	}
+	/* The boot timer counts from the start of this function. */
 	if (r == 0)
-		r = vmm_add_devices(v, cfg, tap_fds, err);
-	tap_fds_close(tap_fds, cfg->nr_nets);
+		r = vmm_add_devices(v, cfg, &instance_start, fds, err);
+	vmm_devices_unprepare(fds);
 	if (r < 0)
 		return r;
-	/* Guest-boot-time counts from InstanceStart, as Firecracker's does:
-	 * building the VM is part of booting it. The timer exists only now,
-	 * so the moment is taken from the start of this function. */
-	boot_timer_start_at(v->boot_timer, &instance_start);
 
 	layout = (struct acpi_layout){
 	    .nr_vcpus = v->m.nr_vcpus,
@@ -412,18 +373,7 @@ void vmm_release(struct vmm *v)
 	vcpus_stop(v);
 	for (unsigned int i = 0; i < v->m.nr_vcpus; i++)
 		vcpu_release(&v->vcpus[i]);
-	for (unsigned int i = 0; i < v->nr_blk; i++) {
-		virtio_blk_free(v->blk[i]);
-		free(v->blk_ids[i]);
-	}
-	virtio_vsock_free(v->vsock);
-	v->vsock = NULL;
-	for (unsigned int i = 0; i < v->nr_net; i++)
-		virtio_net_free(v->net[i]);
-	v->nr_net = 0;
-	serial_free(v->serial);
-	i8042_free(v->i8042);
-	boot_timer_free(v->boot_timer);
+	vmm_devices_free(&v->devices);
 	evloop_release(&v->m.loop);
 	vm_release(&v->m);
 	if (v->event_fd >= 0)

@@ -9,16 +9,11 @@
 
 #include "common/error.h"
 #include "vmm/config.h"
+#include "vmm/device.h"
 #include "vmm/machine.h"
 #include "vmm/vcpu.h"
 
 struct vmm;
-struct serial;
-struct i8042;
-struct boot_timer;
-struct virtio_blk;
-struct virtio_vsock;
-struct virtio_net;
 
 /* A function the API thread runs on the main thread (vmm_call). */
 typedef int (*vmm_call_fn)(struct vmm *v, void *arg, kiln_error_t *err);
@@ -32,15 +27,8 @@ struct vmm {
 	bool paused;
 	bool pvm_guest_kernel; /* --pvm-guest-kernel: boot on a PVM host */
 
-	struct serial *serial;
-	struct i8042 *i8042;
-	struct boot_timer *boot_timer;
-	struct virtio_blk *blk[VMM_MAX_DRIVES];
-	char *blk_ids[VMM_MAX_DRIVES];
-	unsigned int nr_blk;
-	struct virtio_vsock *vsock;
-	struct virtio_net *net[VMM_MAX_NET_IFACES];
-	unsigned int nr_net;
+	/* Every device, built at InstanceStart from vmm_device_kinds[]. */
+	struct vmm_devices devices;
 
 	int console_in;	 /* guest console input, -1 for none */
 	int console_out; /* guest console output */
@@ -78,5 +66,9 @@ int vmm_run(struct vmm *v);
 
 int vmm_pause(struct vmm *v, kiln_error_t *err);
 int vmm_resume(struct vmm *v, kiln_error_t *err);
+
+/* The device of this kind with this id (NULL: the first), or NULL when
+ * the VM has none (not started, or not configured). */
+void *vmm_device(struct vmm *v, const struct vmm_device_kind *kind, const char *id);
 
 #endif

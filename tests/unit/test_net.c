@@ -685,7 +685,7 @@ static int test_boot_refuses_before_building(void)
 	TAP_CHECK(vmm_boot(&boot_vmm, &c, &err) < 0);
 	TAP_CHECK_STR(err->msg, "network interface 'eth0': tap 'kilnnotap7' does not exist (create "
 				"it first: ip tuntap add dev kilnnotap7 mode tap)");
-	TAP_CHECK(!boot_vmm.boot_failed && boot_vmm.m.kvm_fd < 0 && boot_vmm.nr_net == 0);
+	TAP_CHECK(!boot_vmm.boot_failed && boot_vmm.m.kvm_fd < 0 && boot_vmm.devices.nr == 0);
 	kiln_error_free(&err);
 	/* Interfaces on a device that exists but is no tap (lo): the start
 	 * fails on the first (at /dev/net/tun or TUNSETIFF, whichever this

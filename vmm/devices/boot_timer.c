@@ -71,6 +71,8 @@ void boot_timer_start_at(struct boot_timer *bt, const struct timespec *t)
 
 int64_t boot_timer_elapsed_us(const struct boot_timer *bt)
 {
+	if (bt == NULL)
+		return -1;
 	return atomic_load(&bt->elapsed_us);
 }
 
@@ -78,3 +80,33 @@ void boot_timer_free(struct boot_timer *bt)
 {
 	free(bt);
 }
+
+/* ---- the device kind: always there, counting from InstanceStart ---- */
+
+/* Guest-boot-time counts from InstanceStart, as Firecracker's does:
+ * building the VM is part of booting it. */
+static int boot_timer_kind_create(const struct vmm_device_env *env, unsigned int i, int fd,
+				  void **dev, kiln_error_t *err)
+{
+	struct boot_timer *bt = NULL;
+
+	(void)i, (void)fd;
+	if (boot_timer_create(env->m, &bt, err) < 0)
+		return -1;
+	if (env->instance_start != NULL)
+		boot_timer_start_at(bt, env->instance_start);
+	*dev = bt;
+	return 0;
+}
+
+static void boot_timer_kind_free(void *dev)
+{
+	boot_timer_free(dev);
+}
+
+const struct vmm_device_kind boot_timer_kind = {
+    .name = "boot-timer",
+    .count = vmm_device_count_one,
+    .create = boot_timer_kind_create,
+    .free = boot_timer_kind_free,
+};

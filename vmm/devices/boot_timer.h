@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "common/error.h"
+#include "vmm/device.h"
 #include "vmm/machine.h"
 
 #define BOOT_TIMER_MAGIC    123
@@ -29,10 +30,13 @@ void boot_timer_start(struct boot_timer *bt);
 void boot_timer_start_at(struct boot_timer *bt, const struct timespec *t);
 
 /* Microseconds from the start to the guest's last signal; -1 until the
- * guest has signalled. */
+ * guest has signalled, or for no timer (NULL). */
 int64_t boot_timer_elapsed_us(const struct boot_timer *bt);
 
 /* Call only once the vCPUs have stopped. Accepts NULL. */
 void boot_timer_free(struct boot_timer *bt);
+
+/* Its entry in vmm_device_kinds[] (vmm/device.h). */
+extern const struct vmm_device_kind boot_timer_kind;
 
 #endif

@@ -322,3 +322,29 @@ void i8042_free(struct i8042 *d)
 	pthread_mutex_destroy(&d->lock);
 	free(d);
 }
+
+/* ---- the device kind: always there; its reset line ends the VM ---- */
+
+static int i8042_kind_create(const struct vmm_device_env *env, unsigned int i, int fd, void **dev,
+			     kiln_error_t *err)
+{
+	struct i8042 *d = NULL;
+	int r;
+
+	(void)i, (void)fd;
+	r = i8042_create(env->m, env->on_reset, env->opaque, &d, err);
+	*dev = d;
+	return r;
+}
+
+static void i8042_kind_free(void *dev)
+{
+	i8042_free(dev);
+}
+
+const struct vmm_device_kind i8042_kind = {
+    .name = "i8042",
+    .count = vmm_device_count_one,
+    .create = i8042_kind_create,
+    .free = i8042_kind_free,
+};

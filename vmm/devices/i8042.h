@@ -7,6 +7,7 @@
 #define KILN_VMM_DEVICES_I8042_H
 
 #include "common/error.h"
+#include "vmm/device.h"
 #include "vmm/machine.h"
 
 #define I8042_DATA_PORT	   0x60
@@ -30,5 +31,8 @@ int i8042_irq_fd(const struct i8042 *d);
 
 /* Call only once the vCPUs have stopped. Accepts NULL. */
 void i8042_free(struct i8042 *d);
+
+/* Its entry in vmm_device_kinds[] (vmm/device.h). */
+extern const struct vmm_device_kind i8042_kind;
 
 #endif

@@ -551,3 +551,29 @@ void serial_free(struct serial *s)
 	pthread_mutex_destroy(&s->lock);
 	free(s);
 }
+
+/* ---- the device kind: COM1, always there, on the VMM's console ---- */
+
+static int serial_kind_create(const struct vmm_device_env *env, unsigned int i, int fd, void **dev,
+			      kiln_error_t *err)
+{
+	struct serial *s = NULL;
+	int r;
+
+	(void)i, (void)fd;
+	r = serial_create(env->m, env->console_in, env->console_out, &s, err);
+	*dev = s;
+	return r;
+}
+
+static void serial_kind_free(void *dev)
+{
+	serial_free(dev);
+}
+
+const struct vmm_device_kind serial_kind = {
+    .name = "serial",
+    .count = vmm_device_count_one,
+    .create = serial_kind_create,
+    .free = serial_kind_free,
+};

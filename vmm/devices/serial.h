@@ -11,6 +11,7 @@
 #define KILN_VMM_DEVICES_SERIAL_H
 
 #include "common/error.h"
+#include "vmm/device.h"
 #include "vmm/machine.h"
 
 #define SERIAL_COM1_BASE 0x3f8
@@ -30,5 +31,8 @@ int serial_irq_fd(const struct serial *s);
 /* Stops watching in_fd. Call it only once the vCPUs and the event loop have
  * stopped: the bus keeps pointing at the device. Accepts NULL. */
 void serial_free(struct serial *s);
+
+/* Its entry in vmm_device_kinds[] (vmm/device.h). */
+extern const struct vmm_device_kind serial_kind;
 
 #endif

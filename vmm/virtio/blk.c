@@ -321,3 +321,47 @@ void virtio_blk_free(struct virtio_blk *b)
 	free(b->path);
 	free(b);
 }
+
+/* ---- the device kind: one per drive ---- */
+
+static unsigned int blk_count(const struct vmm_config *cfg)
+{
+	return cfg->nr_drives;
+}
+
+static const char *blk_id(const struct vmm_config *cfg, unsigned int i)
+{
+	return cfg->drives[i].drive_id;
+}
+
+static int blk_kind_create(const struct vmm_device_env *env, unsigned int i, int fd, void **dev,
+			   kiln_error_t *err)
+{
+	struct virtio_blk *b = NULL;
+	int r;
+
+	(void)fd;
+	r = virtio_blk_create(env->m, &env->cfg->drives[i], &b, err);
+	*dev = b;
+	return r;
+}
+
+static void blk_kind_free(void *dev)
+{
+	virtio_blk_free(dev);
+}
+
+static int blk_kind_update(void *dev, const char *path, kiln_error_t *err)
+{
+	return virtio_blk_update(dev, path, err);
+}
+
+const struct vmm_device_kind virtio_blk_kind = {
+    .name = "virtio-blk",
+    .what = "drive",
+    .count = blk_count,
+    .id = blk_id,
+    .create = blk_kind_create,
+    .free = blk_kind_free,
+    .update = blk_kind_update,
+};

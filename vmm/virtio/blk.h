@@ -15,6 +15,7 @@
 #include <sys/uio.h>
 
 #include "common/error.h"
+#include "vmm/device.h"
 #include "vmm/config.h"
 #include "vmm/machine.h"
 #include "vmm/virtio/mmio.h"
@@ -52,5 +53,8 @@ int virtio_blk_update(struct virtio_blk *b, const char *path, kiln_error_t *err)
 
 /* Accepts NULL. Only at machine teardown: the MMIO page stays registered. */
 void virtio_blk_free(struct virtio_blk *b);
+
+/* Its entry in vmm_device_kinds[] (vmm/device.h). */
+extern const struct vmm_device_kind virtio_blk_kind;
 
 #endif

@@ -562,3 +562,47 @@ void virtio_net_free(struct virtio_net *n)
 	free(n->tap_name);
 	free(n);
 }
+
+/* ---- the device kind: one per network interface ---- */
+
+static unsigned int net_count(const struct vmm_config *cfg)
+{
+	return cfg->nr_nets;
+}
+
+static const char *net_id(const struct vmm_config *cfg, unsigned int i)
+{
+	return cfg->nets[i].iface_id;
+}
+
+/* The tap is opened before any of the VM exists: a missing or busy tap
+ * is the user's to fix, and the start can then be retried. */
+static int net_prepare(const struct vmm_config *cfg, unsigned int i, int *fd, kiln_error_t *err)
+{
+	return virtio_net_tap_open(cfg->nets[i].iface_id, cfg->nets[i].host_dev_name, fd, err);
+}
+
+static int net_kind_create(const struct vmm_device_env *env, unsigned int i, int fd, void **dev,
+			   kiln_error_t *err)
+{
+	struct virtio_net *n = NULL;
+	int r = virtio_net_create(env->m, &env->cfg->nets[i], fd, &n, err);
+
+	*dev = n;
+	return r;
+}
+
+static void net_kind_free(void *dev)
+{
+	virtio_net_free(dev);
+}
+
+const struct vmm_device_kind virtio_net_kind = {
+    .name = "virtio-net",
+    .what = "network interface",
+    .count = net_count,
+    .id = net_id,
+    .prepare = net_prepare,
+    .create = net_kind_create,
+    .free = net_kind_free,
+};

@@ -30,6 +30,7 @@
 #include <sys/uio.h>
 
 #include "common/error.h"
+#include "vmm/device.h"
 #include "vmm/config.h"
 #include "vmm/machine.h"
 #include "vmm/virtio/mmio.h"
@@ -112,5 +113,8 @@ int virtio_net_create(struct machine *m, const struct net_iface_config *cfg, int
 
 /* Accepts NULL. Only at machine teardown: the MMIO page stays registered. */
 void virtio_net_free(struct virtio_net *n);
+
+/* Its entry in vmm_device_kinds[] (vmm/device.h). */
+extern const struct vmm_device_kind virtio_net_kind;
 
 #endif

@@ -910,3 +910,34 @@ void virtio_vsock_free(struct virtio_vsock *v)
 	free(v->uds_path);
 	free(v);
 }
+
+/* ---- the device kind: one, when the configuration has a vsock ---- */
+
+static unsigned int vsock_count(const struct vmm_config *cfg)
+{
+	return cfg->vsock.present ? 1 : 0;
+}
+
+static int vsock_kind_create(const struct vmm_device_env *env, unsigned int i, int fd, void **dev,
+			     kiln_error_t *err)
+{
+	struct virtio_vsock *v = NULL;
+	int r;
+
+	(void)i, (void)fd;
+	r = virtio_vsock_create(env->m, &env->cfg->vsock, &v, err);
+	*dev = v;
+	return r;
+}
+
+static void vsock_kind_free(void *dev)
+{
+	virtio_vsock_free(dev);
+}
+
+const struct vmm_device_kind virtio_vsock_kind = {
+    .name = "virtio-vsock",
+    .count = vsock_count,
+    .create = vsock_kind_create,
+    .free = vsock_kind_free,
+};

@@ -32,6 +32,7 @@
 #include <sys/uio.h>
 
 #include "common/error.h"
+#include "vmm/device.h"
 #include "vmm/config.h"
 #include "vmm/machine.h"
 #include "vmm/virtio/mmio.h"
@@ -121,5 +122,8 @@ int virtio_vsock_create(struct machine *m, const struct vsock_config *cfg,
  * Accepts NULL. Only at machine teardown, from the loop's thread or after
  * it stopped: the MMIO page stays registered. */
 void virtio_vsock_free(struct virtio_vsock *v);
+
+/* Its entry in vmm_device_kinds[] (vmm/device.h). */
+extern const struct vmm_device_kind virtio_vsock_kind;
 
 #endif
