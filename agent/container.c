@@ -8,6 +8,7 @@
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -240,15 +241,15 @@ static int child_stdio_install(struct child_stdio *cs, kiln_error_t *err)
 static int child_make_terminal(const struct agent_spec *spec, struct child_stdio *cs, int report_fd,
 			       kiln_error_t *err)
 {
-	const struct agent_process *p = &spec->process;
+	const struct oci_process *p = spec->process;
 	int master = -1, slave = -1;
 
 	if (open_pty("", &master, &slave, err) < 0)
 		return -1;
 	/* Owned by the process's user, as runc does for its console; made
 	 * before a user namespace is entered, so by the guest's IDs. */
-	if (fchown(slave, agent_idmap_to_host(spec->uid_maps, spec->nuid_maps, p->uid),
-		   agent_idmap_to_host(spec->gid_maps, spec->ngid_maps, p->gid)) < 0) {
+	if (fchown(slave, agent_idmap_to_host(spec->uid_maps, spec->nuid_maps, p->user.uid),
+		   agent_idmap_to_host(spec->gid_maps, spec->ngid_maps, p->user.gid)) < 0) {
 		close(master);
 		close(slave);
 		return kiln_error_make(err, errno, "terminal: chown");
@@ -262,21 +263,21 @@ static int child_make_terminal(const struct agent_spec *spec, struct child_stdio
 	return 0;
 }
 
-static int set_oom_score(const struct agent_process *p, kiln_error_t *err)
+static int set_oom_score(const struct oci_process *p, kiln_error_t *err)
 {
-	char buf[16];
+	char buf[24];
 	cleanup_close int fd = -1;
 
-	if (!p->has_oom_score)
+	if (!p->oom_score_adj.present)
 		return 0;
 	fd = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
-	snprintf(buf, sizeof(buf), "%d", p->oom_score);
+	snprintf(buf, sizeof(buf), "%lld", (long long)p->oom_score_adj.value);
 	if (fd < 0 || kiln_write_all(fd, buf, strlen(buf)) < 0)
-		return kiln_error_make(err, errno, "oom_score_adj %d", p->oom_score);
+		return kiln_error_make(err, errno, "oom_score_adj %s", buf);
 	return 0;
 }
 
-static int set_caps(const struct agent_process *p, kiln_error_t *err)
+static int set_caps(const struct oci_capabilities *p, kiln_error_t *err)
 {
 	cap_t caps;
 	int last = (int)cap_max_bits() - 1;
@@ -288,11 +289,11 @@ static int set_caps(const struct agent_process *p, kiln_error_t *err)
 		cap_value_t v = c;
 		uint64_t bit = 1ull << c;
 
-		if (p->cap_effective & bit)
+		if (p->effective & bit)
 			cap_set_flag(caps, CAP_EFFECTIVE, 1, &v, CAP_SET);
-		if (p->cap_permitted & bit)
+		if (p->permitted & bit)
 			cap_set_flag(caps, CAP_PERMITTED, 1, &v, CAP_SET);
-		if (p->cap_inheritable & bit)
+		if (p->inheritable & bit)
 			cap_set_flag(caps, CAP_INHERITABLE, 1, &v, CAP_SET);
 	}
 	if (cap_set_proc(caps) < 0) {
@@ -307,7 +308,7 @@ static int set_caps(const struct agent_process *p, kiln_error_t *err)
 	 * than failing the container (runc's default spec lists ambient
 	 * capabilities without inheritable ones). */
 	for (int c = 0; c <= last && c < 64; c++)
-		if ((p->cap_ambient & (1ull << c)) &&
+		if ((p->ambient & (1ull << c)) &&
 		    prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, c, 0, 0) < 0 && errno != EPERM)
 			return kiln_error_make(err, errno, "capabilities: ambient %d", c);
 	return 0;
@@ -316,11 +317,15 @@ static int set_caps(const struct agent_process *p, kiln_error_t *err)
 /* rlimits come first, while the process is still the guest's root: in a
  * user namespace raising a hard limit needs CAP_SYS_RESOURCE in the
  * initial one. */
-static int child_rlimits(const struct agent_process *p, kiln_error_t *err)
+static int child_rlimits(const struct oci_process *p, kiln_error_t *err)
 {
-	for (size_t i = 0; i < p->nrlimits; i++)
-		if (setrlimit(p->rlimits[i].resource, &p->rlimits[i].limit) < 0)
-			return kiln_error_make(err, errno, "rlimit %d", p->rlimits[i].resource);
+	for (size_t i = 0; i < p->n_rlimits; i++) {
+		const struct oci_rlimit *rl = &p->rlimits[i];
+		struct rlimit lim = {.rlim_cur = rl->soft, .rlim_max = rl->hard};
+
+		if (setrlimit(rl->resource, &lim) < 0)
+			return kiln_error_make(err, errno, "rlimit %s", rl->type);
+	}
 	return 0;
 }
 
@@ -329,55 +334,55 @@ static int child_rlimits(const struct agent_process *p, kiln_error_t *err)
  * seccomp filter needs CAP_SYS_ADMIN, so it is loaded here, first, while
  * the process still has it (runc's order); with no_new_privs child_exec()
  * loads it, last. */
-static int child_process_setup(const struct agent_process *p, scmp_filter_ctx sc, char **exe,
+static int child_process_setup(const struct oci_process *p, scmp_filter_ctx sc, char **exe,
 			       kiln_error_t *err)
 {
 	bool cwd_done;
 	int last = (int)cap_max_bits() - 1;
 
-	if (sc != NULL && !p->no_new_privs && agent_seccomp_load(sc, err) < 0)
+	if (sc != NULL && !p->no_new_privileges && agent_seccomp_load(sc, err) < 0)
 		return -1;
-	umask(p->has_umask ? p->umask : 022);
+	umask(p->user.umask.present ? p->user.umask.value : 022);
 	/* As root first: the new user may not be able to reach cwd's
 	 * parents, but may own cwd itself (retried below). */
 	cwd_done = chdir(p->cwd) == 0;
-	if (p->has_caps) {
+	if (p->capabilities.present) {
 		for (int c = 0; c <= last && c < 64; c++)
-			if (!(p->cap_bounding & (1ull << c)) &&
+			if (!(p->capabilities.bounding & (1ull << c)) &&
 			    prctl(PR_CAPBSET_DROP, c, 0, 0, 0) < 0 && errno != EINVAL)
 				return kiln_error_make(err, errno, "capabilities: bounding %d", c);
 		if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0)
 			return kiln_error_make(err, errno, "PR_SET_KEEPCAPS");
 	}
-	if (setgroups(p->ngids, p->gids) < 0)
+	if (setgroups(p->user.n_additional_gids, p->user.additional_gids) < 0)
 		return kiln_error_make(err, errno, "setgroups");
-	if (setresgid(p->gid, p->gid, p->gid) < 0)
-		return kiln_error_make(err, errno, "setgid %u", (unsigned)p->gid);
-	if (setresuid(p->uid, p->uid, p->uid) < 0)
-		return kiln_error_make(err, errno, "setuid %u", (unsigned)p->uid);
-	if (p->has_caps) {
+	if (setresgid(p->user.gid, p->user.gid, p->user.gid) < 0)
+		return kiln_error_make(err, errno, "setgid %u", p->user.gid);
+	if (setresuid(p->user.uid, p->user.uid, p->user.uid) < 0)
+		return kiln_error_make(err, errno, "setuid %u", p->user.uid);
+	if (p->capabilities.present) {
 		prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0);
-		if (set_caps(p, err) < 0)
+		if (set_caps(&p->capabilities, err) < 0)
 			return -1;
 	}
 	if (!cwd_done && chdir(p->cwd) < 0)
 		return kiln_error_make(err, errno, "cwd %s", p->cwd);
-	if (agent_find_executable(p->args[0], p->env, exe, err) < 0)
+	if (agent_find_executable(p->args.v[0], p->env.v, exe, err) < 0)
 		return -1;
-	if (p->no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+	if (p->no_new_privileges && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		return kiln_error_make(err, errno, "no_new_privs");
 	return 0;
 }
 
-__attribute__((noreturn)) static void child_exec(const struct agent_process *p, const char *exe,
+__attribute__((noreturn)) static void child_exec(const struct oci_process *p, const char *exe,
 						 scmp_filter_ctx sc, int report_fd)
 {
 	kiln_error_t err = NULL;
 
-	if (sc != NULL && p->no_new_privs && agent_seccomp_load(sc, &err) < 0)
+	if (sc != NULL && p->no_new_privileges && agent_seccomp_load(sc, &err) < 0)
 		child_fail(report_fd, &err);
 	if (exe != NULL)
-		execve(exe, p->args, p->env);
+		execve(exe, p->args.v, p->env.v);
 	kiln_error_make(&err, errno, "exec %s", exe);
 	child_fail(report_fd, &err);
 }
@@ -429,7 +434,7 @@ __attribute__((noreturn)) static void child_create(struct create_child *a)
 	char go;
 	ssize_t r;
 
-	if (child_reset(&err) < 0 || set_oom_score(&spec->process, &err) < 0)
+	if (child_reset(&err) < 0 || set_oom_score(spec->process, &err) < 0)
 		child_fail(a->report_fd, &err);
 	if (!a->pty_in_container && child_stdio_install(&a->stdio, &err) < 0)
 		child_fail(a->report_fd, &err);
@@ -450,9 +455,9 @@ __attribute__((noreturn)) static void child_create(struct create_child *a)
 		kiln_error_make(&err, errno, "hostname %s", spec->hostname);
 		child_fail(a->report_fd, &err);
 	}
-	if (child_rlimits(&spec->process, &err) < 0 ||
+	if (child_rlimits(spec->process, &err) < 0 ||
 	    (spec->userns && child_enter_userns(spec, a->report_fd, &err) < 0) ||
-	    child_process_setup(&spec->process, a->seccomp, &exe, &err) < 0)
+	    child_process_setup(spec->process, a->seccomp, &exe, &err) < 0)
 		child_fail(a->report_fd, &err);
 	if (kiln_write_all(a->report_fd, "R", 1) < 0)
 		_exit(127);
@@ -462,7 +467,7 @@ __attribute__((noreturn)) static void child_create(struct create_child *a)
 	while (r < 0 && errno == EINTR);
 	if (r != 1)
 		_exit(127);
-	child_exec(&spec->process, exe, a->seccomp, a->report_fd);
+	child_exec(spec->process, exe, a->seccomp, a->report_fd);
 }
 
 /* Reads the child's report: 1 for "R", 2 for "U" (write its user
@@ -600,8 +605,8 @@ int agent_container_create(const struct agent_runtime *rt, struct agent_ctr *c,
 	if (pipe2(pfd, O_CLOEXEC) < 0)
 		return kiln_error_make(err, errno, "pipe");
 	start_r = pfd[0], start_w = pfd[1];
-	a.pty_in_container = spec->process.terminal && spec_has_devpts(spec);
-	if (stdio_setup(p, spec->process.terminal, a.pty_in_container ? NULL : "", &params->stdio,
+	a.pty_in_container = spec->process->terminal && spec_has_devpts(spec);
+	if (stdio_setup(p, spec->process->terminal, a.pty_in_container ? NULL : "", &params->stdio,
 			&a.stdio, err) < 0) {
 		child_stdio_close(&a.stdio);
 		return -1;
@@ -684,7 +689,7 @@ int agent_container_start(struct agent_proc *p, kiln_error_t *err)
 }
 
 struct exec_child {
-	const struct agent_process *proc;
+	const struct oci_process *proc;
 	struct child_stdio stdio;
 	scmp_filter_ctx seccomp;
 	int ns_fd[6]; /* exec_ns */
@@ -720,7 +725,7 @@ __attribute__((noreturn)) static void child_exec_into(struct exec_child *a)
 }
 
 int agent_container_exec(const struct agent_runtime *rt, struct agent_ctr *c, struct agent_proc *p,
-			 const struct agent_process *proc, const struct proto_stdio *stdio,
+			 const struct oci_process *proc, const struct proto_stdio *stdio,
 			 kiln_error_t *err)
 {
 	const struct agent_proc *init = agent_ctr_init(c);

@@ -32,7 +32,7 @@ int agent_container_start(struct agent_proc *p, kiln_error_t *err);
 
 /* Starts proc in the namespaces and cgroup of c's running init. */
 int agent_container_exec(const struct agent_runtime *rt, struct agent_ctr *c, struct agent_proc *p,
-			 const struct agent_process *proc, const struct proto_stdio *stdio,
+			 const struct oci_process *proc, const struct proto_stdio *stdio,
 			 kiln_error_t *err);
 
 /* The program args[0] names: itself when it holds a '/', else the first

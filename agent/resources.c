@@ -19,28 +19,16 @@ uint64_t agent_cpu_shares_to_weight(uint64_t shares)
 	return 1 + ((shares - 2) * 9999) / 262142;
 }
 
-int agent_resources_parse(const kiln_json_t *config, struct agent_resources *r, kiln_error_t *err)
+void agent_resources_convert(const struct oci_resources *res, struct agent_resources *r)
 {
-	const kiln_json_t *res = NULL;
-	uint64_t shares = 0;
-	int got;
-
 	*r = (struct agent_resources){0};
-	if (kiln_json_get_object(config, "linux.resources", &res, err) < 0)
-		return -1;
 	if (res == NULL)
-		return 0;
-	got = kiln_json_get_int64(res, "pids.limit", &r->pids_limit, err);
-	if (got < 0)
-		return -1;
+		return;
 	/* 0 leaves the limit as it is, as in runc */
-	r->has_pids_limit = got == 0 && r->pids_limit != 0;
-	got = kiln_json_get_uint64(res, "cpu.shares", &shares, err);
-	if (got < 0)
-		return -1;
-	r->cpu_weight = agent_cpu_shares_to_weight(shares);
-	r->has_cpu_weight = got == 0 && r->cpu_weight != 0;
-	return 0;
+	r->has_pids_limit = res->pids_limit.present && res->pids_limit.value != 0;
+	r->pids_limit = res->pids_limit.value;
+	r->cpu_weight = agent_cpu_shares_to_weight(res->cpu.shares.value);
+	r->has_cpu_weight = res->cpu.shares.present && r->cpu_weight != 0;
 }
 
 static int write_file(const char *cgroup, const char *name, const char *value, const char *what,

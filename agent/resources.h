@@ -10,7 +10,7 @@
 #include <stdint.h>
 
 #include "common/error.h"
-#include "common/json.h"
+#include "oci/config.h"
 
 struct agent_resources {
 	bool has_pids_limit;
@@ -19,8 +19,9 @@ struct agent_resources {
 	uint64_t cpu_weight; /* 1-10000, from cpu.shares */
 };
 
-/* Reads config's linux.resources (absent: nothing to apply). */
-int agent_resources_parse(const kiln_json_t *config, struct agent_resources *r, kiln_error_t *err);
+/* What the guest applies of linux.resources as oci/ read it (NULL, absent:
+ * nothing). */
+void agent_resources_convert(const struct oci_resources *res, struct agent_resources *r);
 
 /* runc's conversion of cpu.shares (2-262144) to cgroup v2's cpu.weight
  * (1-10000); 0 means unset. */

@@ -1,10 +1,10 @@
 /* OCI linux.seccomp → libseccomp (config-linux.md#seccomp), after runc's
  * libcontainer/seccomp: the same handling of syscall names this libseccomp
  * does not know (skipped) and of several conditions on one argument (a rule
- * each). oci_seccomp_parse() reads the JSON and checks the names against
- * oci/names.c's tables, which also hold their libseccomp values; this file
- * refuses what the spec allows but the agent cannot apply and builds the
- * filter. */
+ * each). oci_seccomp_parse() reads the JSON (as part of the config) and
+ * checks the names against oci/names.c's tables, which also hold their
+ * libseccomp values; this file refuses what the spec allows but the agent
+ * cannot apply and builds the filter. */
 #include <errno.h>
 #include <stdbool.h>
 #include <string.h>
@@ -115,26 +115,20 @@ static int convert(const kiln_json_t *node, const struct oci_seccomp *o, struct 
 	return 0;
 }
 
-int agent_seccomp_parse(const kiln_json_t *node, struct agent_seccomp **out, kiln_error_t *err)
+int agent_seccomp_convert(const struct oci_seccomp *o, const kiln_json_t *node,
+			  struct agent_seccomp **out, kiln_error_t *err)
 {
-	struct oci_seccomp *o = NULL;
 	struct agent_seccomp *s;
 
 	*out = NULL;
-	if (oci_seccomp_parse(node, &o, err) < 0)
-		return -1;
 	/* runc: no default action (and then no rules) is no filter. */
-	if (o == NULL || o->default_action == NULL) {
-		oci_seccomp_free(o);
+	if (o == NULL || o->default_action == NULL)
 		return 0;
-	}
 	s = xcalloc(1, sizeof(*s));
 	if (convert(node, o, s, err) < 0) {
-		oci_seccomp_free(o);
 		agent_seccomp_free(s);
 		return -1;
 	}
-	oci_seccomp_free(o);
 	*out = s;
 	return 0;
 }

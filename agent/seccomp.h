@@ -1,8 +1,9 @@
 /* OCI linux.seccomp (config-linux.md#seccomp) → a libseccomp filter.
- * agent_seccomp_parse() reads the JSON once, at `create`, with oci/'s
- * parser, so a bad profile is refused with the JSON path of the bad field;
- * agent_seccomp_build() turns it into a scmp_filter_ctx in the agent, before the fork, and the
- * child only calls agent_seccomp_load() as its last step before execve. */
+ * The spec is read once, at `create`, with oci/'s parser, and
+ * agent_seccomp_convert() takes what it read, so a bad profile is refused
+ * with the JSON path of the bad field; agent_seccomp_build() turns it
+ * into a scmp_filter_ctx in the agent, before the fork, and the child only
+ * calls agent_seccomp_load() as its last step before execve. */
 #ifndef KILN_AGENT_SECCOMP_H
 #define KILN_AGENT_SECCOMP_H
 
@@ -12,7 +13,7 @@
 
 #include "common/error.h"
 #include "common/json.h"
-#include "oci/names.h"
+#include "oci/config.h"
 
 /* One OCI syscalls[] entry: its names share one action and the argument
  * conditions (all must hold, except that several conditions on the same
@@ -34,13 +35,15 @@ struct agent_seccomp {
 	size_t nrules;
 };
 
-/* Reads node (the linux.seccomp object) with oci_seccomp_parse(), then
- * refuses what the agent cannot apply: SCMP_ACT_NOTIFY and flags that oci's
- * tables mark unsupported, an errno above 65535 or on an action that takes
- * none. *out is NULL when the object asks for nothing (no defaultAction and
- * no syscalls, as runc reads it). Errors name the JSON path:
- * `linux.seccomp.syscalls[2].action: unknown action "SCMP_ACT_FOO"`. */
-int agent_seccomp_parse(const kiln_json_t *node, struct agent_seccomp **out, kiln_error_t *err);
+/* o (linux.seccomp as oci_seccomp_parse() read it, or NULL) → *out,
+ * refusing what the agent cannot apply: SCMP_ACT_NOTIFY and flags that
+ * oci's tables mark unsupported, an errno above 65535 or on an action that
+ * takes none. node is the JSON o was read from, for the paths in messages:
+ * `params.spec.linux.seccomp.defaultAction: SCMP_ACT_NOTIFY is not
+ * supported`. *out is NULL when o asks for nothing (no defaultAction and no
+ * syscalls, as runc reads it). */
+int agent_seccomp_convert(const struct oci_seccomp *o, const kiln_json_t *node,
+			  struct agent_seccomp **out, kiln_error_t *err);
 /* Frees a parsed profile; accepts NULL. */
 void agent_seccomp_free(struct agent_seccomp *s);
 

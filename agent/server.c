@@ -316,7 +316,7 @@ static void do_exec(struct agent_conn *c, struct proto_request *req)
 	struct agent_server *s = c->srv;
 	const struct proto_exec_params *prm = &req->p.exec;
 	struct agent_ctr *ctr = agent_ctr_find(&s->tab, prm->container_id);
-	struct agent_process proc;
+	cleanup_oci_process struct oci_process *proc = NULL;
 	struct agent_proc *p, *init;
 	kiln_error_t err = NULL;
 	char *reply;
@@ -341,19 +341,16 @@ static void do_exec(struct agent_conn *c, struct proto_request *req)
 		return;
 	}
 	if (agent_process_parse(prm->process, &proc, &err) < 0) {
-		agent_process_release(&proc);
 		reply_err(c, req->id, PROTO_ERR_INVALID_PARAMS, &err);
 		return;
 	}
 	p = agent_proc_add(ctr, prm->exec_id);
-	if (agent_container_exec(&s->rt, ctr, p, &proc, &prm->stdio, &err) < 0) {
+	if (agent_container_exec(&s->rt, ctr, p, proc, &prm->stdio, &err) < 0) {
 		agent_proc_remove(p, &s->loop);
-		agent_process_release(&proc);
 		kiln_error_wrap(&err, "exec %s in %s", prm->exec_id, ctr->id);
 		reply_err(c, req->id, PROTO_ERR_FAILED, &err);
 		return;
 	}
-	agent_process_release(&proc);
 	agent_server_proc_started(s, p);
 	reply = proto_reply_pid(req->id, p->pid, &len);
 	conn_send(c, reply, len);

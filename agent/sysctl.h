@@ -3,17 +3,12 @@
  * network one is the guest's, which is the VM's own), through the
  * container's /proc, before /proc/sys is made read-only (readonlyPaths)
  * and before the masked paths. Which keys are allowed is oci/sysctl.h's
- * decision. */
+ * decision (agent_spec_parse() asks it). */
 #ifndef KILN_AGENT_SYSCTL_H
 #define KILN_AGENT_SYSCTL_H
 
 #include "agent/spec.h"
 #include "common/error.h"
-#include "common/json.h"
-
-/* Reads config's linux.sysctl into s->sysctls, refusing a key that the
- * container's linux.namespaces do not allow (oci_sysctl_check). */
-int agent_sysctl_parse(const kiln_json_t *config, struct agent_spec *s, kiln_error_t *err);
 
 /* Writes each of s's sysctls into its file under procsys ("/proc/sys" in
  * the container). */

@@ -6,7 +6,7 @@
 #include "agent/userns.h"
 #include "common/util.h"
 
-char *agent_userns_map_text(const struct agent_idmap *maps, size_t n)
+char *agent_userns_map_text(const struct oci_id_mapping *maps, size_t n)
 {
 	char *text = xstrdup("");
 
@@ -20,8 +20,8 @@ char *agent_userns_map_text(const struct agent_idmap *maps, size_t n)
 	return text;
 }
 
-static int write_map(pid_t pid, const char *file, const char *key, const struct agent_idmap *maps,
-		     size_t n, kiln_error_t *err)
+static int write_map(pid_t pid, const char *file, const char *key,
+		     const struct oci_id_mapping *maps, size_t n, kiln_error_t *err)
 {
 	cleanup_free char *path = xasprintf("/proc/%d/%s", (int)pid, file);
 	cleanup_free char *text = agent_userns_map_text(maps, n);

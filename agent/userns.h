@@ -19,6 +19,6 @@
 int agent_userns_write_maps(pid_t pid, const struct agent_spec *s, kiln_error_t *err);
 
 /* The text of one map file ("0 100000 65536\n" per mapping), allocated. */
-char *agent_userns_map_text(const struct agent_idmap *maps, size_t n);
+char *agent_userns_map_text(const struct oci_id_mapping *maps, size_t n);
 
 #endif

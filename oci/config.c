@@ -421,24 +421,31 @@ int oci_config_check_runnable(const struct oci_config *c, kiln_error_t *err)
 	return check_runnable(c->process, "process.", err);
 }
 
-int oci_process_parse(const char *text, size_t len, struct oci_process **out, kiln_error_t *err)
+int oci_process_parse_node(const kiln_json_t *node, struct oci_process **out, kiln_error_t *err)
 {
-	cleanup_json kiln_json_t *doc = NULL;
 	struct oci_process *p;
 
 	*out = NULL;
-	if (kiln_json_parse(text, len, &doc, err) < 0)
-		return -1;
-	if (!kiln_json_is_object(doc))
-		return kiln_error_make(err, 0, "expected a JSON object, not %s",
-				       kiln_json_type_name(kiln_json_type(doc)));
+	if (!kiln_json_is_object(node))
+		return kiln_json_error(err, node, "expected a JSON object, not %s",
+				       kiln_json_type_name(kiln_json_type(node)));
 	p = xzalloc(sizeof(*p));
-	if (parse_process_node(doc, p, err) < 0) {
+	if (parse_process_node(node, p, err) < 0) {
 		oci_process_free(p);
 		return -1;
 	}
 	*out = p;
 	return 0;
+}
+
+int oci_process_parse(const char *text, size_t len, struct oci_process **out, kiln_error_t *err)
+{
+	cleanup_json kiln_json_t *doc = NULL;
+
+	*out = NULL;
+	if (kiln_json_parse(text, len, &doc, err) < 0)
+		return -1;
+	return oci_process_parse_node(doc, out, err);
 }
 
 /* ---- hooks, mounts, root ---- */
@@ -572,6 +579,9 @@ static int parse_id_mappings(const kiln_json_t *lj, const char *key, struct oci_
 		for (size_t f = 0; f < ARRAY_SIZE(fields); f++)
 			if (req_uint32(mj, fields[f], dst[f], err) < 0)
 				return -1;
+		/* The kernel refuses an empty range in uid_map/gid_map. */
+		if ((*out)[i].size == 0)
+			return kiln_json_error(err, kiln_json_get(mj, "size"), "must not be 0");
 	}
 	return 0;
 }
@@ -898,6 +908,12 @@ static int parse_devices(const kiln_json_t *lj, struct oci_linux *l, kiln_error_
 			return missing(err, dj, "major");
 		if (!streq(d->type, "p") && !d->minor.present)
 			return missing(err, dj, "minor");
+		/* What a Linux dev_t holds: 12 bits of major, 20 of minor. */
+		if ((d->major.present && (d->major.value < 0 || d->major.value > 0xfff)) ||
+		    (d->minor.present && (d->minor.value < 0 || d->minor.value > 0xfffff)))
+			return kiln_json_error(err, dj, "device number %lld:%lld is out of range",
+					       (long long)d->major.value,
+					       (long long)d->minor.value);
 	}
 	return 0;
 }
@@ -965,7 +981,7 @@ static int parse_config(const kiln_json_t *doc, struct oci_config *c, kiln_error
 	const kiln_json_t *proc = NULL, *annotations = NULL;
 
 	if (!kiln_json_is_object(doc))
-		return kiln_error_make(err, 0, "expected a JSON object, not %s",
+		return kiln_json_error(err, doc, "expected a JSON object, not %s",
 				       kiln_json_type_name(kiln_json_type(doc)));
 	if (req_str(doc, "ociVersion", &c->oci_version, err) < 0)
 		return -1;
@@ -991,19 +1007,27 @@ static int parse_config(const kiln_json_t *doc, struct oci_config *c, kiln_error
 	return parse_linux(doc, c, err);
 }
 
+int oci_config_parse_node(const kiln_json_t *doc, struct oci_config **out, kiln_error_t *err)
+{
+	struct oci_config *c = xzalloc(sizeof(*c));
+
+	*out = NULL;
+	if (parse_config(doc, c, err) < 0) {
+		oci_config_free(c);
+		return -1;
+	}
+	*out = c;
+	return 0;
+}
+
 int oci_config_parse(const char *text, size_t len, struct oci_config **out, kiln_error_t *err)
 {
 	cleanup_json kiln_json_t *doc = NULL;
 	struct oci_config *c;
 
 	*out = NULL;
-	if (kiln_json_parse(text, len, &doc, err) < 0)
+	if (kiln_json_parse(text, len, &doc, err) < 0 || oci_config_parse_node(doc, &c, err) < 0)
 		return -1;
-	c = xzalloc(sizeof(*c));
-	if (parse_config(doc, c, err) < 0) {
-		oci_config_free(c);
-		return -1;
-	}
 	c->raw = xmalloc(len + 1);
 	memcpy(c->raw, text, len);
 	c->raw[len] = '\0';

@@ -22,8 +22,9 @@
  * flag the spec (or this libseccomp, for architectures) does not know; a
  * namespace type or rlimit given twice; oomScoreAdj outside -1000..1000, a
  * umask above 07777, a hook timeout <= 0, a seccomp argument index above 5;
- * an empty annotation key. Whether kiln can honour a valid setting (joining a
- * user namespace, SCMP_ACT_NOTIFY) is for the runtime and agent to decide; see
+ * an ID mapping of size 0; a device number beyond what a Linux dev_t holds
+ * (major 0-4095, minor 0-1048575); an empty annotation key. Whether kiln can honour a valid setting
+ * (joining a user namespace, SCMP_ACT_NOTIFY) is for the runtime and agent to decide; see
  * oci_namespace_supported() and features.h.
  */
 #ifndef KILN_OCI_CONFIG_H
@@ -260,6 +261,12 @@ struct oci_config {
  * *err holds "invalid JSON at byte N: ..." or "<json path>: <what>". */
 int oci_config_parse(const char *text, size_t len, struct oci_config **out, kiln_error_t *err);
 
+/* The same from a config already read as JSON. doc may sit inside a larger
+ * document (kiln-agent gets the config as a request's params.spec): paths
+ * in messages start at that document's root,
+ * "params.spec.process.user.uid: expected unsigned integer". raw is NULL. */
+int oci_config_parse_node(const kiln_json_t *doc, struct oci_config **out, kiln_error_t *err);
+
 /* Reads and parses <bundle_dir>/config.json. Every error starts with that
  * path: "b/config.json: No such file or directory",
  * "b/config.json: process.user.uid: expected unsigned integer". */
@@ -294,6 +301,10 @@ int oci_config_check_runnable(const struct oci_config *c, kiln_error_t *err);
  * messages start at that document's root, as it is the whole file:
  * "user.uid: expected unsigned integer", "args: must not be empty". */
 int oci_process_parse(const char *text, size_t len, struct oci_process **out, kiln_error_t *err);
+/* The same from a process object already read as JSON, as
+ * oci_config_parse_node() reads a config (kiln-agent's exec requests:
+ * "params.process.user.uid: expected unsigned integer"). */
+int oci_process_parse_node(const kiln_json_t *node, struct oci_process **out, kiln_error_t *err);
 /* The same from a file; errors start with the file's path. */
 int oci_process_load(const char *path, struct oci_process **out, kiln_error_t *err);
 /* The runnable checks of oci_config_check_runnable(), unprefixed. */

@@ -3,8 +3,10 @@
  *
  *   oci/config.h    config.json and exec's process.json → typed structs,
  *                   validated, errors naming the JSON path
- *                   (oci_config_load/parse, oci_config_check_runnable,
- *                   oci_process_load/parse)
+ *                   (oci_config_load/parse/parse_node,
+ *                   oci_config_check_runnable,
+ *                   oci_process_load/parse/parse_node); kiln-agent reads
+ *                   the spec it is sent with these too
  *   oci/state.h     the state document, in `runc state`'s shape
  *                   (oci_state_to_json, oci_state_parse)
  *   oci/features.h  `kiln features` and `kiln spec` documents

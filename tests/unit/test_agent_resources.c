@@ -1,27 +1,29 @@
-/* linux.resources in the guest (agent/resources.c): what is read from the
- * spec, runc's cpu.shares → cpu.weight, and the files written into a
- * cgroup directory (here a scratch one). */
+/* linux.resources in the guest (agent/resources.c): what is taken from the
+ * spec as oci/ reads it, runc's cpu.shares → cpu.weight, and the files
+ * written into a cgroup directory (here a scratch one). */
 #include <string.h>
 #include <unistd.h>
 
 #include "agent/resources.h"
 #include "common/io.h"
-#include "common/json.h"
 #include "common/util.h"
 #include "tests/unit/tap.h"
 #include "tests/unit/tmpdir.h"
 
-static int parse(const char *text, struct agent_resources *r, char **msg)
+/* linux (an object's text) in a config, read by oci/ and converted. */
+static int parse(const char *linux_text, struct agent_resources *r, char **msg)
 {
-	cleanup_json kiln_json_t *doc = NULL;
+	cleanup_free char *text = xasprintf(
+	    "{\"ociVersion\":\"1.0.2\",\"root\":{\"path\":\"r\"},\"linux\":%s}", linux_text);
+	cleanup_oci_config struct oci_config *c = NULL;
 	cleanup_error kiln_error_t err = NULL;
 
 	*msg = NULL;
-	if (kiln_json_parse(text, strlen(text), &doc, &err) < 0 ||
-	    agent_resources_parse(doc, r, &err) < 0) {
+	if (oci_config_parse(text, strlen(text), &c, &err) < 0) {
 		*msg = xstrdup(err->msg);
 		return -1;
 	}
+	agent_resources_convert(c->linux_spec->resources, r);
 	return 0;
 }
 
@@ -31,21 +33,20 @@ static int test_parse(void)
 	cleanup_free char *msg = NULL;
 
 	/* podman 4.3's default pids_limit, containerd's default cpu.shares */
-	TAP_CHECK(parse("{\"linux\":{\"resources\":{\"pids\":{\"limit\":2048},"
-			"\"cpu\":{\"shares\":1024},\"devices\":[{\"allow\":false}]}}}",
+	TAP_CHECK(parse("{\"resources\":{\"pids\":{\"limit\":2048},"
+			"\"cpu\":{\"shares\":1024},\"devices\":[{\"allow\":false}]}}",
 			&r, &msg) == 0);
 	TAP_CHECK(r.has_pids_limit && r.pids_limit == 2048);
 	TAP_CHECK(r.has_cpu_weight && r.cpu_weight == 39);
 	/* none, or 0 (leave it): nothing to write */
-	TAP_CHECK(parse("{\"linux\":{}}", &r, &msg) == 0);
+	TAP_CHECK(parse("{}", &r, &msg) == 0);
 	TAP_CHECK(!r.has_pids_limit && !r.has_cpu_weight);
-	TAP_CHECK(
-	    parse("{\"linux\":{\"resources\":{\"pids\":{\"limit\":0},\"cpu\":{\"shares\":0}}}}", &r,
-		  &msg) == 0);
+	TAP_CHECK(parse("{\"resources\":{\"pids\":{\"limit\":0},\"cpu\":{\"shares\":0}}}", &r,
+			&msg) == 0);
 	TAP_CHECK(!r.has_pids_limit && !r.has_cpu_weight);
-	TAP_CHECK(parse("{\"linux\":{\"resources\":{\"pids\":{\"limit\":-1}}}}", &r, &msg) == 0);
+	TAP_CHECK(parse("{\"resources\":{\"pids\":{\"limit\":-1}}}", &r, &msg) == 0);
 	TAP_CHECK(r.has_pids_limit && r.pids_limit == -1);
-	TAP_CHECK(parse("{\"linux\":{\"resources\":{\"pids\":{\"limit\":\"x\"}}}}", &r, &msg) < 0);
+	TAP_CHECK(parse("{\"resources\":{\"pids\":{\"limit\":\"x\"}}}", &r, &msg) < 0);
 	TAP_CHECK_STR(msg, "linux.resources.pids.limit: expected integer");
 	return TAP_PASS;
 }

@@ -32,7 +32,10 @@ static bool full_seccomp(void)
 	return false;
 }
 
-#define PROC "\"process\":{\"args\":[\"a\"]}"
+/* The rest of a config that oci/ accepts and the agent can run. */
+#define PROC                                                                                       \
+	"\"ociVersion\":\"1.0.2\",\"root\":{\"path\":\"r\"},"                                      \
+	"\"process\":{\"args\":[\"a\"],\"cwd\":\"/\"}"
 
 /* A whole config with linux.seccomp = sc, through agent_spec_parse. */
 static int parse_sc(const char *sc, struct agent_spec *s, char **msg)

@@ -229,6 +229,9 @@ static int test_not_found(void)
 	return TAP_PASS;
 }
 
+/* What a config needs besides its process. */
+#define SPEC_HEAD "\"ociVersion\":\"1.0.2\",\"root\":{\"path\":\"rootfs\"}"
+
 static int test_create_errors(void)
 {
 	struct agent_server s;
@@ -238,14 +241,15 @@ static int test_create_errors(void)
 	fd = connect_host(&s, false);
 	CHECK_RPC_ERROR(&s, fd,
 			"{\"id\":1,\"method\":\"create\",\"params\":{\"container_id\":\"c1\","
-			"\"spec\":{\"process\":{\"args\":[\"sh\"],\"user\":{\"uid\":\"0\"}}},"
+			"\"spec\":{" SPEC_HEAD ",\"process\":{\"args\":[\"sh\"],\"cwd\":\"/\","
+			"\"user\":{\"uid\":\"0\"}}},"
 			"\"rootfs\":{\"drive_id\":\"root\"}}}",
 			"invalid_params",
 			"params.spec.process.user.uid: expected unsigned integer");
 	/* The fake /sys/block has vda=data only. */
 	CHECK_RPC_ERROR(&s, fd,
 			"{\"id\":2,\"method\":\"create\",\"params\":{\"container_id\":\"c1\","
-			"\"spec\":{\"process\":{\"args\":[\"sh\"]}},"
+			"\"spec\":{" SPEC_HEAD ",\"process\":{\"args\":[\"sh\"],\"cwd\":\"/\"}},"
 			"\"rootfs\":{\"drive_id\":\"root\"}}}",
 			"failed",
 			"create c1: rootfs: no disk with drive id \"root\" (disks: vda=data): No "

@@ -551,6 +551,12 @@ static const struct {
      "linux.devices[0].minor: missing"},
     {LINUX("'devices': [{'path': 'dev/x', 'type': 'p'}]"),
      "linux.devices[0].path: must be an absolute path"},
+    {LINUX("'devices': [{'path': '/dev/x', 'type': 'b', 'major': 259, 'minor': 1048576}]"),
+     "linux.devices[0]: device number 259:1048576 is out of range"},
+    {LINUX("'devices': [{'path': '/dev/x', 'type': 'c', 'major': -1, 'minor': 0}]"),
+     "linux.devices[0]: device number -1:0 is out of range"},
+    {LINUX("'uidMappings': [{'containerID': 0, 'hostID': 1000, 'size': 0}]"),
+     "linux.uidMappings[0].size: must not be 0"},
     /* seccomp */
     {LINUX("'seccomp': {'defaultAction': 'SCMP_ACT_BLOCK'}"),
      "linux.seccomp.defaultAction: unknown action \"SCMP_ACT_BLOCK\""},
@@ -859,6 +865,55 @@ static int test_process_doc(void)
 	TAP_CHECK_STR(bad->args.v[0], "ls");
 	oci_process_free(bad);
 	oci_process_free(NULL);
+	return TAP_PASS;
+}
+
+/* A config and a process inside a larger document (kiln-agent's
+ * requests): parsed alike, with paths from that document's root. */
+static int test_parse_node(void)
+{
+	static const char req[] =
+	    "{'params': {'spec': {'ociVersion': '1.2.0', 'root': {'path': 'r'},"
+	    " 'process': {'args': ['sh'], 'cwd': '/', 'user': {'uid': 7}},"
+	    " 'linux': {'devices': [{'path': '/dev/x', 'type': 'c', 'major': 1, 'minor': 3}]}},"
+	    " 'process': {'args': ['ls'], 'cwd': '/tmp'},"
+	    " 'bad_spec': {'ociVersion': '1.2.0', 'root': {'path': 'r'},"
+	    " 'linux': {'gidMappings': [{'containerID': 0, 'hostID': 1, 'size': 0}]}},"
+	    " 'bad_process': {'args': ['sh'], 'user': {'umask': 8192}},"
+	    " 'array': []}}";
+	cleanup_free char *text = dq(req);
+	cleanup_json kiln_json_t *doc = NULL;
+	cleanup_oci_config struct oci_config *c = NULL;
+	cleanup_oci_process struct oci_process *p = NULL;
+	struct oci_config *bad_c = NULL;
+	struct oci_process *bad_p = NULL;
+	const kiln_json_t *params;
+	kiln_error_t err = NULL;
+
+	TAP_CHECK(kiln_json_parse(text, strlen(text), &doc, &err) == 0);
+	params = kiln_json_get(doc, "params");
+	TAP_CHECK(oci_config_parse_node(kiln_json_get(params, "spec"), &c, &err) == 0);
+	TAP_CHECK(c->raw == NULL && c->process != NULL && c->process->user.uid == 7);
+	TAP_CHECK(c->linux_spec->n_devices == 1 && c->linux_spec->devices[0].minor.value == 3);
+	TAP_CHECK(oci_config_check_runnable(c, &err) == 0);
+	TAP_CHECK(oci_process_parse_node(kiln_json_get(params, "process"), &p, &err) == 0);
+	TAP_CHECK_STR(p->cwd, "/tmp");
+	TAP_CHECK(oci_process_check_runnable(p, &err) == 0);
+
+	TAP_CHECK(oci_config_parse_node(kiln_json_get(params, "bad_spec"), &bad_c, &err) < 0);
+	TAP_CHECK(bad_c == NULL);
+	TAP_CHECK_STR(err->msg, "params.bad_spec.linux.gidMappings[0].size: must not be 0");
+	kiln_error_free(&err);
+	TAP_CHECK(oci_process_parse_node(kiln_json_get(params, "bad_process"), &bad_p, &err) < 0);
+	TAP_CHECK(bad_p == NULL);
+	TAP_CHECK_STR(err->msg, "params.bad_process.user.umask: 8192 is not a mode");
+	kiln_error_free(&err);
+	TAP_CHECK(oci_config_parse_node(kiln_json_get(params, "array"), &bad_c, &err) < 0);
+	TAP_CHECK_STR(err->msg, "params.array: expected a JSON object, not array");
+	kiln_error_free(&err);
+	TAP_CHECK(oci_process_parse_node(kiln_json_get(params, "array"), &bad_p, &err) < 0);
+	TAP_CHECK_STR(err->msg, "params.array: expected a JSON object, not array");
+	kiln_error_free(&err);
 	return TAP_PASS;
 }
 
@@ -1313,6 +1368,7 @@ static int test_seccomp_parse(void)
 TAP_MAIN(TAP_TEST(test_full_config), TAP_TEST(test_minimal_config), TAP_TEST(test_nulls_are_absent),
 	 TAP_TEST(test_bad_configs), TAP_TEST(test_versions), TAP_TEST(test_spec_1_3),
 	 TAP_TEST(test_check_runnable), TAP_TEST(test_config_load), TAP_TEST(test_process_doc),
-	 TAP_TEST(test_state_round_trip), TAP_TEST(test_state_minimal_and_errors),
-	 TAP_TEST(test_rfc3339), TAP_TEST(test_features), TAP_TEST(test_default_spec),
-	 TAP_TEST(test_names), TAP_TEST(test_seccomp_tables), TAP_TEST(test_seccomp_parse))
+	 TAP_TEST(test_parse_node), TAP_TEST(test_state_round_trip),
+	 TAP_TEST(test_state_minimal_and_errors), TAP_TEST(test_rfc3339), TAP_TEST(test_features),
+	 TAP_TEST(test_default_spec), TAP_TEST(test_names), TAP_TEST(test_seccomp_tables),
+	 TAP_TEST(test_seccomp_parse))

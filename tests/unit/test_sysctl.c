@@ -124,15 +124,21 @@ static int test_config(void)
 	return TAP_PASS;
 }
 
-static int agent_parse(const char *text, struct agent_spec *s, char **msg)
+/* linux (an object's text) in a config at "spec" in a document, through
+ * agent_spec_parse(). */
+static int agent_parse(const char *linux_text, struct agent_spec *s, char **msg)
 {
+	cleanup_free char *text =
+	    xasprintf("{\"spec\":{\"ociVersion\":\"1.0.2\",\"root\":{\"path\":\"r\"},"
+		      "\"process\":{\"args\":[\"a\"],\"cwd\":\"/\"},\"linux\":%s}}",
+		      linux_text);
 	cleanup_json kiln_json_t *doc = NULL;
 	cleanup_error kiln_error_t err = NULL;
 
 	memset(s, 0, sizeof(*s));
 	*msg = NULL;
 	if (kiln_json_parse(text, strlen(text), &doc, &err) < 0 ||
-	    agent_sysctl_parse(kiln_json_get(doc, "spec"), s, &err) < 0) {
+	    agent_spec_parse(kiln_json_get(doc, "spec"), s, &err) < 0) {
 		*msg = xstrdup(err->msg);
 		return -1;
 	}
@@ -144,10 +150,10 @@ static int test_agent_parse(void)
 	struct agent_spec s;
 	cleanup_free char *msg = NULL;
 
-	TAP_CHECK(agent_parse("{\"spec\":{\"linux\":{\"namespaces\":[{\"type\":\"ipc\"},"
+	TAP_CHECK(agent_parse("{\"namespaces\":[{\"type\":\"ipc\"},"
 			      "{\"type\":\"network\",\"path\":\"/run/netns/x\"}],"
 			      "\"sysctl\":{\"kernel.sem\":\"250 32000 32 128\","
-			      "\"net.ipv4.ping_group_range\":\"0 0\"}}}}",
+			      "\"net.ipv4.ping_group_range\":\"0 0\"}}",
 			      &s, &msg) == 0);
 	TAP_CHECK(s.nsysctls == 2);
 	TAP_CHECK_STR(s.sysctls[0].key, "kernel.sem");
@@ -156,15 +162,14 @@ static int test_agent_parse(void)
 	agent_spec_release(&s);
 
 	/* the error names the key by its path in the document */
-	TAP_CHECK(agent_parse("{\"spec\":{\"linux\":{\"namespaces\":[{\"type\":\"network\"}],"
-			      "\"sysctl\":{\"kernel.shmmax\":\"1\"}}}}",
+	TAP_CHECK(agent_parse("{\"namespaces\":[{\"type\":\"network\"}],"
+			      "\"sysctl\":{\"kernel.shmmax\":\"1\"}}",
 			      &s, &msg) < 0);
 	agent_spec_release(&s);
 	TAP_CHECK_STR(msg, "spec.linux.sysctl.kernel.shmmax: needs an ipc namespace "
 			   "(linux.namespaces)");
 	free(msg);
-	TAP_CHECK(
-	    agent_parse("{\"spec\":{\"linux\":{\"sysctl\":{\"kernel.shmmax\":1}}}}", &s, &msg) < 0);
+	TAP_CHECK(agent_parse("{\"sysctl\":{\"kernel.shmmax\":1}}", &s, &msg) < 0);
 	agent_spec_release(&s);
 	TAP_CHECK_STR(msg, "spec.linux.sysctl.kernel.shmmax: expected string");
 	return TAP_PASS;
@@ -183,8 +188,7 @@ static char *read_text(const char *path)
 static int test_apply(void)
 {
 	char dir[] = "/tmp/kiln-test-sysctl-XXXXXX";
-	struct agent_sysctl sc[2] = {{"net.ipv4.ping_group_range", "0 0"},
-				     {"kernel.shmmax", "4096"}};
+	struct oci_kv sc[2] = {{"net.ipv4.ping_group_range", "0 0"}, {"kernel.shmmax", "4096"}};
 	struct agent_spec s = {.sysctls = sc, .nsysctls = 2};
 	cleanup_free char *net = NULL, *ipv4 = NULL, *kernel = NULL, *pgr = NULL, *shm = NULL;
 	cleanup_free char *got = NULL, *got2 = NULL;
