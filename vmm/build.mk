@@ -7,6 +7,7 @@ $(BUILD)/lib/libkilnvmm.a: $(VMM_OBJS)
 LIBS := $(BUILD)/lib/libkilnvmm.a $(LIBS)
 FUZZ_SRCS += $(VMM_SRCS)
 
+# libseccomp (vmm/seccomp.c) comes with $(KILN_LDLIBS): the Makefile's PKGS.
 BINS += $(BUILD)/bin/kiln-vmm
 $(BUILD)/bin/kiln-vmm: $(BUILD)/obj/vmm/main.o $(BUILD)/lib/libkilnvmm.a $(BUILD)/lib/libkilnproto.a \
 		$(BUILD)/lib/libkilncommon.a

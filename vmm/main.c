@@ -2,6 +2,7 @@
  *
  *   kiln-vmm --api-sock PATH [--id ID]        configure and start over the API
  *   kiln-vmm --config-file FILE [--no-api]    boot at once from a JSON file
+ *   ... --no-seccomp                          without the seccomp filters
  *   ... --container FILE                      run an OCI container (kiln's)
  *
  * The exit status is 0 when the guest resets or powers off, or the VMM is
@@ -28,6 +29,7 @@
 #include "vmm/api/api.h"
 #include "vmm/devices/boot_timer.h"
 #include "vmm/devices/i8042.h"
+#include "vmm/seccomp.h"
 #include "vmm/supervise.h"
 #include "vmm/virtio/blk.h"
 #include "vmm/vmm.h"
@@ -44,11 +46,13 @@ struct options {
 	const char *container;
 	enum kiln_log_level level;
 	bool no_api;
+	bool no_seccomp;
 	bool pvm_guest_kernel;
 };
 
 static struct vmm vmm;
 static struct supervisor supervisor;
+static struct vmm_seccomp seccomp;
 static bool container_mode;
 static struct timespec start_time;
 
@@ -64,7 +68,16 @@ static int backend_boot_on_main(struct vmm *v, void *arg, kiln_error_t *err)
 		if (kiln_log_init("kiln-vmm", level, KILN_LOG_TEXT, cfg->logger.log_path, err) < 0)
 			return kiln_error_wrap(err, "logger");
 	}
-	return vmm_boot(v, cfg, err);
+	if (vmm_boot(v, cfg, err) < 0)
+		return -1;
+	/* The vCPU threads run, each under its own filter: a thread inherits
+	 * its creator's filter, so the main thread's comes after them. The
+	 * event loop has not yet run anything the guest asked for. */
+	if (vmm_seccomp_install(v->ctl.seccomp, VMM_SECCOMP_VMM, err) < 0) {
+		vmm_request_stop(v, 1, err && *err ? (*err)->msg : "seccomp");
+		return -1;
+	}
+	return 0;
 }
 
 static int backend_instance_start(void *opaque, const struct vmm_config *cfg, kiln_error_t *err)
@@ -146,6 +159,7 @@ static void usage(FILE *f)
 	    "  --boot-timer        accepted for Firecracker compatibility; always on\n"
 	    "  --console FILE      write the guest console to FILE, not stdout\n"
 	    "  --container FILE    run the OCI container FILE describes (kiln runtime)\n"
+	    "  --no-seccomp        run without the seccomp filters (on by default)\n"
 	    "  --pvm-guest-kernel  the kernel is built as a PVM guest: boot it where /dev/kvm\n"
 	    "                      is PVM (kvm_pvm), which hangs any other kernel\n"
 	    "  --version, --help\n");
@@ -163,6 +177,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 	    {"boot-timer", no_argument, NULL, 'b'},
 	    {"console", required_argument, NULL, 'C'},
 	    {"container", required_argument, NULL, 'K'},
+	    {"no-seccomp", no_argument, NULL, 'S'},
 	    {"pvm-guest-kernel", no_argument, NULL, 'P'},
 	    {"version", no_argument, NULL, 'V'},
 	    {"help", no_argument, NULL, 'h'},
@@ -202,6 +217,9 @@ static int parse_options(int argc, char **argv, struct options *o)
 			break;
 		case 'K':
 			o->container = optarg;
+			break;
+		case 'S':
+			o->no_seccomp = true;
 			break;
 		case 'P':
 			o->pvm_guest_kernel = true;
@@ -323,6 +341,16 @@ static int run(const struct options *o, kiln_error_t *err)
 		return r;
 	vmm.pvm_guest_kernel = o->pvm_guest_kernel;
 	vmm_api_init(&api, o->id, &backend);
+	/* Compiled before any thread starts; each thread loads its own. Not
+	 * for --container, whose supervisor thread is on its way out of
+	 * kiln-vmm. KILN_VMM_SECCOMP_SELFTEST is for the tests only. */
+	if (!o->no_seccomp && !container_mode) {
+		r = vmm_seccomp_init(&seccomp, getenv("KILN_VMM_SECCOMP_SELFTEST"), err);
+		if (r < 0)
+			return r;
+		vmm.ctl.seccomp = &seccomp;
+		api.seccomp = &seccomp;
+	}
 
 	/* SIGTERM and SIGINT stop the VM from the main loop; blocked before
 	 * any thread starts so that every thread inherits the mask. */
@@ -411,6 +439,7 @@ int main(int argc, char **argv)
 	if (!container_mode || !supervisor.started)
 		vmm_release(&vmm);
 	supervise_config_release(&supervisor.cfg);
+	vmm_seccomp_release(&seccomp);
 	if (r < 0)
 		return kiln_error_print_and_free(&err, "kiln-vmm");
 	return r;
