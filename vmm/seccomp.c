@@ -90,6 +90,7 @@ static const struct rule vmm_rules[] = {
     ALLOW(sendto),		   /* vsock: data and "OK port" to host sockets */
     ALLOW(sendmsg),		   /* vsock: data to host sockets */
     ALLOW(recvmsg),		   /* vsock: data from host sockets */
+    ALLOW(recvfrom),		   /* vsock: a host's "CONNECT port" line */
     ALLOW(shutdown),		   /* vsock: half-close */
     ALLOW_IOCTL(TUNSETOFFLOAD),	   /* virtio-net: offloads the driver acked */
     ALLOW_IOCTL(TCSETS),	   /* console: restore the terminal at exit */
@@ -106,8 +107,11 @@ static const struct rule api_rules[] = {
     ALLOW(sendto),			  /* responses */
     ALLOW_ARG(setsockopt, 1, SOL_SOCKET), /* SO_SNDTIMEO on each client */
     ALLOW(openat),			  /* drive PATCH backing file; FlushMetrics file */
-    ALLOW(newfstatat),			  /* drive PATCH: kind and size of the file */
+    ALLOW(newfstatat),			  /* config checks (stat), drive PATCH (fstat) */
     ALLOW(fstat),			  /* the same, older glibc */
+    ALLOW(access),			  /* config checks: a kernel or drive is readable */
+    ALLOW(faccessat),			  /* the same, where glibc uses it */
+    ALLOW(faccessat2),			  /* the same, newer glibc */
     ALLOW_IOCTL(BLKGETSIZE64),		  /* drive PATCH: size of a block device */
 };
 
