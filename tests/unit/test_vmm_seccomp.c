@@ -176,7 +176,7 @@ static int do_mmap_rw(void)
 
 static int do_mmap_exec(void)
 {
-	mmap(NULL, 4096, PROT_READ | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	(void)mmap(NULL, 4096, PROT_READ | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	return 0;
 }
 
