@@ -5,6 +5,7 @@
  * with the call failed. The lists cover glibc 2.36 on x86_64, which is what
  * each libc wrapper below turns into. */
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/if_tun.h>
 #include <linux/kvm.h>
 #include <linux/fs.h>
@@ -107,6 +108,8 @@ static const struct rule api_rules[] = {
     ALLOW(sendto),			  /* responses */
     ALLOW_ARG(setsockopt, 1, SOL_SOCKET), /* SO_SNDTIMEO on each client */
     ALLOW(openat),			  /* drive PATCH backing file; FlushMetrics file */
+    ALLOW_ARG(fcntl, 1, F_GETFL),	  /* drive PATCH: back to blocking after the open */
+    ALLOW_ARG(fcntl, 1, F_SETFL),	  /* the same */
     ALLOW(newfstatat),			  /* config checks (stat), drive PATCH (fstat) */
     ALLOW(fstat),			  /* the same, older glibc */
     ALLOW(access),			  /* config checks: a kernel or drive is readable */

@@ -3,6 +3,7 @@
  * process with SIGSYS on anything else, down to the ioctl request and the
  * socket family. */
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/kvm.h>
 #include <seccomp.h>
 #include <signal.h>
@@ -17,8 +18,11 @@
 #include <unistd.h>
 
 #include "common/util.h"
+#include "tests/unit/machine_fixture.h"
 #include "tests/unit/tap.h"
+#include "tests/unit/tmpdir.h"
 #include "vmm/seccomp.h"
+#include "vmm/virtio/blk.h"
 
 /* Under valgrind libseccomp's API level drops below 3 and
  * SCMP_ACT_KILL_PROCESS is refused (see test_agent_seccomp.c). */
@@ -203,6 +207,46 @@ static int test_no_executable_memory(void)
 	return TAP_PASS;
 }
 
+/* Drive PATCH runs on the API thread: open, fstat, fcntl, close. */
+static struct virtio_blk *patch_blk;
+static const char *patch_path;
+
+static int do_drive_patch(void)
+{
+	return virtio_blk_update(patch_blk, patch_path, NULL) == 0 ? 0 : 1;
+}
+
+static int test_drive_patch_under_api_filter(void)
+{
+	cleanup_tmpdir char *dir = test_tmpdir_make("vmm-seccomp");
+	cleanup_free char *img = NULL, *bigger = NULL;
+	cleanup_error kiln_error_t err = NULL;
+	struct drive_config cfg = {.drive_id = (char *)"data"};
+	struct machine m;
+	int st;
+
+	if (!full_seccomp())
+		return TAP_SKIP;
+	TAP_CHECK(dir != NULL);
+	img = xasprintf("%s/data.img", dir);
+	bigger = xasprintf("%s/bigger.img", dir);
+	TAP_CHECK(close(open(img, O_CREAT | O_WRONLY, 0600)) == 0 && truncate(img, 1 << 20) == 0);
+	TAP_CHECK(close(open(bigger, O_CREAT | O_WRONLY, 0600)) == 0 &&
+		  truncate(bigger, 2 << 20) == 0);
+	TAP_CHECK(test_machine_init(&m, 0) == 0);
+	cfg.path_on_host = img;
+	if (virtio_blk_create(&m, &cfg, &patch_blk, &err) < 0) {
+		tap_diag("%s", err->msg);
+		return TAP_FAIL;
+	}
+	patch_path = bigger;
+	st = run_filtered(VMM_SECCOMP_API, do_drive_patch);
+	virtio_blk_free(patch_blk);
+	test_machine_release(&m);
+	TAP_CHECK(exited_ok(st));
+	return TAP_PASS;
+}
+
 static int test_init_selftest_names(void)
 {
 	struct vmm_seccomp s;
@@ -263,5 +307,5 @@ static int test_install(void)
 
 TAP_MAIN(TAP_TEST(test_filters_build), TAP_TEST(test_allowed_and_denied),
 	 TAP_TEST(test_ioctl_by_request), TAP_TEST(test_socket_by_family),
-	 TAP_TEST(test_no_executable_memory), TAP_TEST(test_init_selftest_names),
-	 TAP_TEST(test_install))
+	 TAP_TEST(test_no_executable_memory), TAP_TEST(test_drive_patch_under_api_filter),
+	 TAP_TEST(test_init_selftest_names), TAP_TEST(test_install))
