@@ -8,13 +8,13 @@ LIBS := $(BUILD)/lib/libkilnvmm.a $(LIBS)
 FUZZ_SRCS += $(VMM_SRCS)
 
 # Static, like kiln-agent: it runs in a jail (runtime/jail.h) where none of
-# the host's libraries are.
+# the host's libraries are. libseccomp for vmm/seccomp.c.
 VMM_STATIC_LIBS := /usr/lib/x86_64-linux-gnu/libyajl_s.a
 BINS += $(BUILD)/bin/kiln-vmm
 $(BUILD)/bin/kiln-vmm: $(BUILD)/obj/vmm/main.o $(BUILD)/lib/libkilnvmm.a $(BUILD)/lib/libkilncommon.a
 	@mkdir -p $(@D)
 	$(KILN_LINK) -static -o $@ $< -Wl,--start-group $(filter %.a,$^) -Wl,--end-group \
-		$(VMM_STATIC_LIBS) -lpthread
+		$(VMM_STATIC_LIBS) -lseccomp -lpthread
 
 # The guest kiln-vmm's integration tests boot (tests/guest/init): for kiln's
 # kernel, which has every driver built in, without modules; for Debian's

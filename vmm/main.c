@@ -2,6 +2,7 @@
  *
  *   kiln-vmm --api-sock PATH [--id ID]        configure and start over the API
  *   kiln-vmm --config-file FILE [--no-api]    boot at once from a JSON file
+ *   ... --no-seccomp                          without the seccomp filters
  *
  * The exit status is 0 when the guest resets or powers off, or the VMM is
  * stopped with SIGTERM/SIGINT; 1 when the VMM fails (one line on stderr);
@@ -27,6 +28,7 @@
 #include "vmm/api/api.h"
 #include "vmm/devices/boot_timer.h"
 #include "vmm/devices/i8042.h"
+#include "vmm/seccomp.h"
 #include "vmm/virtio/blk.h"
 #include "vmm/vmm.h"
 
@@ -41,10 +43,12 @@ struct options {
 	const char *console;
 	enum kiln_log_level level;
 	bool no_api;
+	bool no_seccomp;
 	bool pvm_guest_kernel;
 };
 
 static struct vmm vmm;
+static struct vmm_seccomp seccomp;
 static struct timespec start_time;
 
 static int backend_boot_on_main(struct vmm *v, void *arg, kiln_error_t *err)
@@ -59,7 +63,16 @@ static int backend_boot_on_main(struct vmm *v, void *arg, kiln_error_t *err)
 		if (kiln_log_init("kiln-vmm", level, KILN_LOG_TEXT, cfg->logger.log_path, err) < 0)
 			return kiln_error_wrap(err, "logger");
 	}
-	return vmm_boot(v, cfg, err);
+	if (vmm_boot(v, cfg, err) < 0)
+		return -1;
+	/* The vCPU threads run, each under its own filter: a thread inherits
+	 * its creator's filter, so the main thread's comes after them. The
+	 * event loop has not yet run anything the guest asked for. */
+	if (vmm_seccomp_install(v->ctl.seccomp, VMM_SECCOMP_VMM, err) < 0) {
+		vmm_request_stop(v, 1, err && *err ? (*err)->msg : "seccomp");
+		return -1;
+	}
+	return 0;
 }
 
 static int backend_instance_start(void *opaque, const struct vmm_config *cfg, kiln_error_t *err)
@@ -137,6 +150,7 @@ static void usage(FILE *f)
 	    "  --level LEVEL       Error, Warning, Info (default) or Debug\n"
 	    "  --boot-timer        accepted for Firecracker compatibility; always on\n"
 	    "  --console FILE      write the guest console to FILE, not stdout\n"
+	    "  --no-seccomp        run without the seccomp filters (on by default)\n"
 	    "  --pvm-guest-kernel  the kernel is built as a PVM guest: boot it where /dev/kvm\n"
 	    "                      is PVM (kvm_pvm), which hangs any other kernel\n"
 	    "  --version, --help\n");
@@ -153,6 +167,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 	    {"level", required_argument, NULL, 'L'},
 	    {"boot-timer", no_argument, NULL, 'b'},
 	    {"console", required_argument, NULL, 'C'},
+	    {"no-seccomp", no_argument, NULL, 'S'},
 	    {"pvm-guest-kernel", no_argument, NULL, 'P'},
 	    {"version", no_argument, NULL, 'V'},
 	    {"help", no_argument, NULL, 'h'},
@@ -189,6 +204,9 @@ static int parse_options(int argc, char **argv, struct options *o)
 			break;
 		case 'C':
 			o->console = optarg;
+			break;
+		case 'S':
+			o->no_seccomp = true;
 			break;
 		case 'P':
 			o->pvm_guest_kernel = true;
@@ -298,6 +316,15 @@ static int run(const struct options *o, kiln_error_t *err)
 		return r;
 	vmm.pvm_guest_kernel = o->pvm_guest_kernel;
 	vmm_api_init(&api, o->id, &backend);
+	/* Compiled before any thread starts; each thread loads its own.
+	 * KILN_VMM_SECCOMP_SELFTEST is for the tests only. */
+	if (!o->no_seccomp) {
+		r = vmm_seccomp_init(&seccomp, getenv("KILN_VMM_SECCOMP_SELFTEST"), err);
+		if (r < 0)
+			return r;
+		vmm.ctl.seccomp = &seccomp;
+		api.seccomp = &seccomp;
+	}
 
 	/* SIGTERM and SIGINT stop the VM from the main loop; blocked before
 	 * any thread starts so that every thread inherits the mask. */
@@ -366,6 +393,7 @@ int main(int argc, char **argv)
 	r = run(&o, &err);
 	vmm_api_release(&api);
 	vmm_release(&vmm);
+	vmm_seccomp_release(&seccomp);
 	if (r < 0)
 		return kiln_error_print_and_free(&err, "kiln-vmm");
 	return r;

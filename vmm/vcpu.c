@@ -8,6 +8,7 @@
 
 #include "common/log.h"
 #include "common/util.h"
+#include "vmm/seccomp.h"
 #include "vmm/vcpu.h"
 
 #define CPUID_MAX_ENTRIES 256
@@ -286,10 +287,15 @@ static void *vcpu_thread(void *arg)
 {
 	struct vcpu *v = arg;
 	struct kvm_run *run = v->run;
+	cleanup_error kiln_error_t err = NULL;
 	char name[16];
 
 	snprintf(name, sizeof(name), "vcpu%u", v->id);
 	pthread_setname_np(pthread_self(), name);
+	if (vmm_seccomp_install(v->ctl->seccomp, VMM_SECCOMP_VCPU, &err) < 0) {
+		vcpu_event(v, VCPU_EVENT_FAILURE, "vCPU %u: %s", v->id, err->msg);
+		return NULL;
+	}
 	for (;;) {
 		if (vcpu_check_ctl(v))
 			return NULL;

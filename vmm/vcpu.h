@@ -18,6 +18,8 @@ enum vcpu_event {
 	VCPU_EVENT_FAILURE, /* KVM could not run the guest: a VMM error */
 };
 
+struct vmm_seccomp;
+
 struct vcpu_ctl {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
@@ -27,6 +29,9 @@ struct vcpu_ctl {
 	/* Called once per event from a vCPU thread; msg describes a failure. */
 	void (*on_event)(void *opaque, enum vcpu_event ev, const char *msg);
 	void *opaque;
+	/* The filters each vCPU thread loads before its first KVM_RUN; NULL
+	 * for none. */
+	const struct vmm_seccomp *seccomp;
 };
 
 struct vcpu {

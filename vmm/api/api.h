@@ -45,6 +45,8 @@ struct vmm_api_backend {
 
 struct vmm_api_server;
 
+struct vmm_seccomp;
+
 struct vmm_api {
 	/* Held for each request, so requests are applied one at a time. */
 	pthread_mutex_t lock;
@@ -53,6 +55,8 @@ struct vmm_api {
 	char *instance_id;
 	struct vmm_api_backend backend;
 	struct vmm_api_server *server; /* NULL unless serving */
+	/* The filters the API thread loads at its start; NULL for none. */
+	const struct vmm_seccomp *seccomp;
 };
 
 /* instance_id NULL means VMM_API_DEFAULT_ID. The configuration starts at

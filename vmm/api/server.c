@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <semaphore.h>
 #include <signal.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
@@ -16,6 +17,7 @@
 #include "common/io.h"
 #include "common/log.h"
 #include "common/util.h"
+#include "vmm/seccomp.h"
 
 /* Connections served at once; more wait in the listen backlog. */
 #define MAX_CONNS 16
@@ -40,6 +42,10 @@ struct vmm_api_server {
 	char *sock_path;
 	struct conn conns[MAX_CONNS];
 	size_t nr_conns;
+	/* The thread's seccomp filter is loaded (or failed): posted once. */
+	sem_t started;
+	int seccomp_r;
+	kiln_error_t seccomp_err;
 };
 
 /* send() without SIGPIPE: a client that hung up must not kill the VMM. */
@@ -177,6 +183,10 @@ static void *server_thread(void *arg)
 	struct vmm_api_server *s = arg;
 	struct pollfd pfds[MAX_CONNS + 2];
 
+	s->seccomp_r = vmm_seccomp_install(s->api->seccomp, VMM_SECCOMP_API, &s->seccomp_err);
+	sem_post(&s->started);
+	if (s->seccomp_r < 0)
+		return NULL;
 	for (;;) {
 		size_t nfds = 0, nr = s->nr_conns;
 		int r;
@@ -225,6 +235,7 @@ int vmm_api_server_start(struct vmm_api *api, const char *sock_path, kiln_error_
 	s = xzalloc(sizeof(*s));
 	s->api = api;
 	s->stop_fd = -1;
+	sem_init(&s->started, 0, 0);
 	s->listen_fd = kiln_unix_listen(sock_path, err);
 	if (s->listen_fd < 0)
 		goto fail;
@@ -257,6 +268,15 @@ int vmm_api_server_start(struct vmm_api *api, const char *sock_path, kiln_error_
 	}
 	/* Named like Firecracker's API thread ("fc_api"), for ps and gdb. */
 	pthread_setname_np(s->thread, "kiln_api");
+	while (sem_wait(&s->started) < 0)
+		;
+	if (s->seccomp_r < 0) {
+		pthread_join(s->thread, NULL);
+		kiln_error_free(err);
+		if (err)
+			*err = TAKE_PTR(s->seccomp_err);
+		goto fail;
+	}
 	api->server = s;
 	return 0;
 
@@ -268,6 +288,8 @@ fail:
 	if (s->stop_fd >= 0)
 		close(s->stop_fd);
 	free(s->sock_path);
+	kiln_error_free(&s->seccomp_err);
+	sem_destroy(&s->started);
 	free(s);
 	return -1;
 }
@@ -291,6 +313,7 @@ void vmm_api_server_stop(struct vmm_api *api)
 	if (unlink(s->sock_path) < 0 && errno != ENOENT)
 		log_warning("api: remove '%s': %s", s->sock_path, strerror(errno));
 	free(s->sock_path);
+	sem_destroy(&s->started);
 	free(s);
 	api->server = NULL;
 }
