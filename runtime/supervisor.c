@@ -233,7 +233,8 @@ static void *session_main(void *arg)
 		goto out;
 	snprintf(pids, sizeof(pids), "%d %d", pid, (int)s->vmm);
 	if (!report(s, "ok", pids)) {
-		kiln_error_make(&s->err, 0, "kiln create went away before the container was created");
+		kiln_error_make(&s->err, 0,
+				"kiln create went away before the container was created");
 		goto out;
 	}
 	s->ready = true;
