@@ -493,7 +493,7 @@ int kiln_supervise(const char *dir, kiln_error_t *err)
 	}
 	/* the name ps and top show; comm is at most 15 characters */
 	prctl(PR_SET_NAME, "kiln-supervisor");
-	s.uds = xasprintf("%s/vsock.sock", s.dir);
+	s.uds = xasprintf("%s/" KILN_VM_DIR "/vsock.sock", s.dir);
 	code = supervise(&s, err);
 	kiln_error_free(&s.err);
 	free(s.uds);
