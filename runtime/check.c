@@ -1,11 +1,9 @@
-/* kiln check [--boot] [--format text|json]: can this host run kiln
- * containers? One line per requirement, ok / warn / FAIL, with the reason
- * and the fix, as `kata-runtime check` does for Kata. The exit status is 0
- * only when nothing failed: a warning names something a container can do
- * without (cgroup limits), a failure something no container can. */
+/* kiln check: can this host run kiln containers? One line per requirement, ok / warn / FAIL, with
+ * the reason and the fix, as `kata-runtime check` does for Kata. The exit status is 0 only when
+ * nothing failed: a warning names something a container can do without (cgroup limits), a failure
+ * something no container can. */
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -302,50 +300,12 @@ static int print_json(const struct check_report *r, bool ok, kiln_error_t *err)
 	return 0;
 }
 
-int kiln_cmd_check(int argc, char **argv, kiln_error_t *err)
+int kiln_check_host(bool boot, bool json, kiln_error_t *err)
 {
-	static const struct option opts[] = {
-	    {"boot", no_argument, NULL, 'b'},
-	    {"format", required_argument, NULL, 'f'},
-	    {"help", no_argument, NULL, 'h'},
-	    {0},
-	};
 	struct check_report r = {0};
 	struct kiln_conf conf = {0};
 	const char *path;
-	bool boot = false, json = false, ok = true, guest_ok = false;
-	int ch;
-
-	optind = 1;
-	opterr = 0;
-	while ((ch = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
-		switch (ch) {
-		case 'b':
-			boot = true;
-			break;
-		case 'f':
-			if (!streq(optarg, "text") && !streq(optarg, "json"))
-				return kiln_error_make(err, 0,
-						       "check: --format: expected text or json, "
-						       "got \"%s\"",
-						       optarg),
-				       1;
-			json = streq(optarg, "json");
-			break;
-		case 'h':
-			printf("usage: kiln check [--boot] [--format text|json]\n"
-			       "Says whether this host can run kiln containers, one line per "
-			       "requirement.\n  --boot  also boot a probe VM and time its agent\n");
-			return 0;
-		default:
-			return kiln_error_make(err, 0, "check: unknown or incomplete option %s",
-					       argv[optind - 1]),
-			       1;
-		}
-	}
-	if (optind < argc)
-		return kiln_error_make(err, 0, "check: unexpected argument \"%s\"", argv[optind]),
-		       1;
+	bool ok = true, guest_ok = false;
 
 	if (kiln_conf_read(&conf, &path, err) < 0) {
 		add_error(&r, "config", err);

@@ -362,3 +362,23 @@ void kiln_conf_release(struct kiln_conf *c)
 	free(c->kernel_version);
 	*c = (struct kiln_conf){0};
 }
+
+int kiln_context_conf(struct kiln_context *ctx, const struct kiln_conf **conf, kiln_error_t *err)
+{
+	if (!ctx->conf_loaded) {
+		if (kiln_conf_load(&ctx->conf, err) < 0) {
+			kiln_conf_release(&ctx->conf);
+			return -1;
+		}
+		ctx->conf_loaded = true;
+	}
+	*conf = &ctx->conf;
+	return 0;
+}
+
+void kiln_context_release(struct kiln_context *ctx)
+{
+	if (ctx->conf_loaded)
+		kiln_conf_release(&ctx->conf);
+	ctx->conf_loaded = false;
+}

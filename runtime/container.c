@@ -22,8 +22,6 @@
 
 #define STATE_MAX (1u << 20)
 
-struct kiln_globals kiln_g = {.root = KILN_DEFAULT_ROOT};
-
 const char *kiln_status_name(enum kiln_status s)
 {
 	static const char *const names[] = {"created", "running", "paused", "stopped"};
@@ -92,7 +90,8 @@ static int get_str(const kiln_json_t *doc, const char *key, char **out, kiln_err
 	return 0;
 }
 
-int kiln_container_load(const char *id, struct kiln_container *c, kiln_error_t *err)
+int kiln_container_load(const struct kiln_context *ctx, const char *id, struct kiln_container *c,
+			kiln_error_t *err)
 {
 	cleanup_json kiln_json_t *doc = NULL;
 	cleanup_free char *text = NULL;
@@ -105,7 +104,7 @@ int kiln_container_load(const char *id, struct kiln_container *c, kiln_error_t *
 	if (kiln_check_id(id, err) < 0)
 		return -1;
 	c->id = xstrdup(id);
-	c->dir = xasprintf("%s/%s", kiln_g.root, id);
+	c->dir = xasprintf("%s/%s", ctx->root, id);
 	path = kiln_container_path(c, "state.json");
 	if (kiln_read_file(path, STATE_MAX, &text, &len, err) < 0) {
 		bool missing = (*err)->status == ENOENT;

@@ -1,11 +1,9 @@
-/* create, start and run: a bundle becomes a disk image and a supervisor
- * process whose kiln-vmm boots it, with the container created and held in the guest
- * until start. Whatever fails on the way is undone: no VMM, no state
- * directory, no image, no cgroup is left behind. */
+/* create, start and run: a bundle becomes a disk image (runtime/image.c)
+ * and a supervisor process whose kiln-vmm boots it, with the container
+ * created and held in the guest until start. Whatever fails on the way is
+ * undone: no VMM, no state directory, no image, no cgroup is left behind. */
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
-#include <getopt.h>
 #include <poll.h>
 #include <pty.h>
 #include <sched.h>
@@ -31,146 +29,7 @@
 #include "runtime/runtime.h"
 
 #define READY_FD	   3
-#define MAX_GUEST_VCPUS	   32
 #define SUPERVISOR_STOP_MS 10000
-
-struct create_opts {
-	const char *id;
-	const char *bundle;
-	const char *pid_file;
-	const char *console_socket;
-	bool detach; /* create: always; run: --detach */
-	bool keep;   /* run --keep */
-};
-
-/* ---- The disk image. */
-
-static unsigned long long tree_bytes, tree_inodes;
-
-static int count_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
-{
-	(void)path;
-	(void)type;
-	(void)ftw;
-	tree_inodes++;
-	/* data rounded to blocks, plus an inode's share of metadata */
-	tree_bytes += ((unsigned long long)st->st_size + 4095) / 4096 * 4096 + 256;
-	return 0;
-}
-
-/* Runs argv, its output kept; a failure names the program and its last
- * line of output. */
-int kiln_run_tool(char *const argv[], kiln_error_t *err)
-{
-	int pipefd[2];
-	cleanup_free char *out = NULL;
-	int status;
-	pid_t pid;
-	char *last;
-
-	if (pipe2(pipefd, O_CLOEXEC) < 0)
-		return kiln_error_make(err, errno, "pipe");
-	pid = fork();
-	if (pid < 0)
-		return kiln_error_make(err, errno, "fork");
-	if (pid == 0) {
-		dup2(pipefd[1], STDOUT_FILENO);
-		dup2(pipefd[1], STDERR_FILENO);
-		execvp(argv[0], argv);
-		dprintf(STDERR_FILENO, "cannot run %s: %s\n", argv[0], strerror(errno));
-		_exit(127);
-	}
-	close(pipefd[1]);
-	kiln_read_fd_all(pipefd[0], 1 << 20, &out, NULL, NULL);
-	close(pipefd[0]);
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-		;
-	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
-		return 0;
-	if (out == NULL)
-		out = xstrdup("");
-	while (*out && out[strlen(out) - 1] == '\n')
-		out[strlen(out) - 1] = '\0';
-	last = strrchr(out, '\n');
-	return kiln_error_make(err, 0, "%s failed: %s", argv[0], last ? last + 1 : out);
-}
-
-/* An ext4 image of rootfs with free_mib to spare: the container's disk. */
-static int build_image(const char *rootfs, const char *img, unsigned free_mib, kiln_error_t *err)
-{
-	char size_arg[32], inodes_arg[32];
-	unsigned long long bytes;
-	cleanup_close int fd = -1;
-
-	tree_bytes = tree_inodes = 0;
-	if (nftw(rootfs, count_entry, 64, FTW_PHYS) < 0)
-		return kiln_error_make(err, errno, "root.path %s", rootfs);
-	bytes = tree_bytes + tree_bytes / 8 + (unsigned long long)free_mib * 1048576 + (8u << 20);
-	bytes = (bytes + 1048575) / 1048576 * 1048576;
-	fd = open(img, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	if (fd < 0 || ftruncate(fd, (off_t)bytes) < 0)
-		return kiln_error_make(err, errno, "rootfs image %s", img);
-	snprintf(size_arg, sizeof(size_arg), "%lluk", bytes / 1024);
-	snprintf(inodes_arg, sizeof(inodes_arg), "%llu", tree_inodes + tree_inodes / 4 + 4096);
-	{
-		char *const argv[] = {
-		    "mkfs.ext4",      "-q", "-F",	"-O", "^has_journal", "-E",
-		    "root_owner=0:0", "-N", inodes_arg, "-d", (char *)rootfs, (char *)img,
-		    size_arg,	      NULL};
-
-		if (kiln_run_tool(argv, err) < 0)
-			return kiln_error_wrap(err, "building the rootfs image");
-	}
-	return 0;
-}
-
-/* ---- VM size: annotations, then linux.resources, then kiln.conf. */
-
-static int annotation_uint(const struct oci_config *cfg, const char *key, unsigned min,
-			   unsigned max, unsigned *out, kiln_error_t *err)
-{
-	const char *v = oci_map_get(&cfg->annotations, key);
-	char *end;
-	unsigned long n;
-
-	if (v == NULL)
-		return 0;
-	errno = 0;
-	n = strtoul(v, &end, 10);
-	if (errno || *end || end == v || n < min || n > max)
-		return kiln_error_make(err, 0, "annotations.%s: expected %u to %u, got \"%s\"", key,
-				       min, max, v);
-	*out = (unsigned)n;
-	return 1;
-}
-
-int kiln_vm_size(const struct oci_config *cfg, const struct kiln_conf *conf, unsigned *vcpus,
-		 unsigned *mib, kiln_error_t *err)
-{
-	const struct oci_resources *res = cfg->linux_spec ? cfg->linux_spec->resources : NULL;
-	unsigned floor = conf->min_memory_mib ? conf->min_memory_mib : KILN_GUEST_MIB_FLOOR_BZIMAGE;
-	int r;
-
-	*vcpus = conf->vcpus;
-	*mib = conf->memory_mib;
-	if (res && res->cpu.quota.present && res->cpu.quota.value > 0) {
-		uint64_t period = res->cpu.period.present && res->cpu.period.value
-				      ? res->cpu.period.value
-				      : 100000;
-		uint64_t n = ((uint64_t)res->cpu.quota.value + period - 1) / period;
-
-		*vcpus = n > MAX_GUEST_VCPUS ? MAX_GUEST_VCPUS : (unsigned)n;
-	}
-	if (res && res->memory.limit.present && res->memory.limit.value > 0) {
-		uint64_t m = ((uint64_t)res->memory.limit.value + 1048575) / 1048576;
-
-		*mib = m < floor ? floor : m > (1u << 20) ? 1u << 20 : (unsigned)m;
-	}
-	r = annotation_uint(cfg, "io.kiln.vm.vcpus", 1, MAX_GUEST_VCPUS, vcpus, err);
-	if (r >= 0)
-		r = annotation_uint(cfg, "io.kiln.vm.memory_mib", floor, 1u << 20, mib, err);
-	return r < 0 ? r : 0;
-}
 
 /* ---- Files in the state directory. */
 
@@ -246,101 +105,10 @@ static int write_container_json(const struct kiln_container *c, const struct kil
 	return write_json(path, g, err);
 }
 
-/* ---- Host cgroup (cgroup v2): the supervisor and its kiln-vmm live in the
- * container's cgroup. */
-
-char *kiln_cgroup_dir(const char *cgroups_path, bool systemd)
-{
-	char *slice, *prefix, *name, *copy;
-	char *out, *dir;
-
-	if (cgroups_path == NULL || *cgroups_path == '\0')
-		return NULL;
-	if (!systemd || strchr(cgroups_path, ':') == NULL)
-		return xasprintf("/sys/fs/cgroup/%s",
-				 cgroups_path + (cgroups_path[0] == '/' ? 1 : 0));
-	/* systemd's "slice:prefix:name": a-b.slice nests as a.slice/a-b.slice */
-	copy = xstrdup(cgroups_path);
-	slice = copy;
-	prefix = strchr(slice, ':');
-	*prefix++ = '\0';
-	name = strchr(prefix, ':');
-	if (name == NULL) {
-		free(copy);
-		return NULL;
-	}
-	*name++ = '\0';
-	dir = xstrdup("/sys/fs/cgroup");
-	if (*slice && !streq(slice, "-.slice")) {
-		char *end = strstr(slice, ".slice");
-
-		if (end)
-			*end = '\0';
-		for (char *dash = slice;; dash++) {
-			if (*dash == '-' || *dash == '\0') {
-				char *next =
-				    xasprintf("%s/%.*s.slice", dir, (int)(dash - slice), slice);
-
-				free(dir);
-				dir = next;
-				if (*dash == '\0')
-					break;
-			}
-		}
-	}
-	out = *prefix ? xasprintf("%s/%s-%s.scope", dir, prefix, name)
-		      : xasprintf("%s/%s", dir, name);
-	free(dir);
-	free(copy);
-	return out;
-}
-
-static int mkdir_p(const char *path)
-{
-	cleanup_free char *p = xstrdup(path);
-
-	for (char *s = p + 1; *s; s++) {
-		if (*s != '/')
-			continue;
-		*s = '\0';
-		if (mkdir(p, 0755) < 0 && errno != EEXIST)
-			return -errno;
-		*s = '/';
-	}
-	return mkdir(p, 0755) < 0 && errno != EEXIST ? -errno : 0;
-}
-
-/* Lets `update` set limits on the container's cgroup: each ancestor
- * delegates the cpu, memory and pids controllers (where it can; a
- * controller the host does not have is left out). */
-static void enable_controllers(const char *cgroup)
-{
-	static const char *const ctl[] = {"+cpu", "+memory", "+pids"};
-	cleanup_free char *p = xstrdup(cgroup);
-	size_t root = strlen("/sys/fs/cgroup");
-
-	for (char *s = p + root; s; s = strchr(s + 1, '/')) {
-		char saved = *s;
-		cleanup_free char *file = NULL;
-
-		*s = '\0';
-		file = xasprintf("%s/cgroup.subtree_control", p);
-		*s = saved;
-		for (size_t i = 0; i < ARRAY_SIZE(ctl); i++) {
-			int fd = open(file, O_WRONLY | O_CLOEXEC);
-
-			if (fd < 0)
-				break;
-			if (write(fd, ctl[i], strlen(ctl[i])) < 0)
-				log_debug("%s: %s: %s", file, ctl[i], strerror(errno));
-			close(fd);
-		}
-	}
-}
-
 /* ---- Starting the supervisor. */
 
 struct spawn {
+	const struct kiln_context *ctx;
 	const struct kiln_container *c;
 	const struct kiln_conf *conf;
 	const struct oci_config *cfg;
@@ -392,13 +160,13 @@ __attribute__((noreturn)) static void exec_supervisor(const struct spawn *s, int
 	int n = 0;
 
 	argv[n++] = "kiln";
-	if (kiln_g.log) {
+	if (s->ctx->log) {
 		argv[n++] = "--log";
-		argv[n++] = (char *)kiln_g.log;
+		argv[n++] = (char *)s->ctx->log;
 	}
-	if (kiln_g.log_format == KILN_LOG_JSON)
+	if (s->ctx->log_format == KILN_LOG_JSON)
 		argv[n++] = "--log-format=json";
-	if (kiln_g.debug)
+	if (s->ctx->debug)
 		argv[n++] = "--debug";
 	argv[n++] = "supervise";
 	argv[n++] = s->c->dir;
@@ -598,19 +366,13 @@ static void stop_supervisor(pid_t pid)
 	waitpid(pid, NULL, 0);
 }
 
-/* A killed supervisor's kiln-vmm may still be leaving the cgroup. */
-static void remove_cgroup(const char *dir)
-{
-	for (int i = 0; i < 200 && rmdir(dir) < 0 && errno == EBUSY; i++)
-		usleep(10000);
-}
-
 /* Creates the container; *sup_pid is its supervisor's pid, a child of this
  * process (run waits for it). */
-static int do_create(const struct create_opts *o, pid_t *sup_pid, kiln_error_t *err)
+static int do_create(struct kiln_context *ctx, const struct kiln_create_opts *o, pid_t *sup_pid,
+		     kiln_error_t *err)
 {
 	cleanup_oci_config struct oci_config *cfg = NULL;
-	struct kiln_conf conf = {0};
+	const struct kiln_conf *conf;
 	struct kiln_container c = {0};
 	cleanup_free char *bundle = NULL;
 	cleanup_free char *spec_path = NULL;
@@ -646,19 +408,15 @@ static int do_create(const struct create_opts *o, pid_t *sup_pid, kiln_error_t *
 		return kiln_error_make(err, 0,
 				       "process.terminal is set: --console-socket is "
 				       "required when the container is detached");
-	if (kiln_conf_load(&conf, err) < 0)
+	if (kiln_context_conf(ctx, &conf, err) < 0)
 		return -1;
-	if (kiln_kvm_check_bootable(conf.pvm_guest_kernel,
-				    "set pvm_guest_kernel = true in " KILN_CONF_PATH, err) < 0) {
-		kiln_conf_release(&conf);
+	if (kiln_kvm_check_bootable(conf->pvm_guest_kernel,
+				    "set pvm_guest_kernel = true in " KILN_CONF_PATH, err) < 0)
 		return -1;
-	}
-	if (kiln_guest_spec(cfg, bundle, &guest_spec, &guest_len, &inj, err) < 0) {
-		kiln_conf_release(&conf);
+	if (kiln_guest_spec(cfg, bundle, &guest_spec, &guest_len, &inj, err) < 0)
 		return -1;
-	}
 	c.id = xstrdup(o->id);
-	c.dir = xasprintf("%s/%s", kiln_g.root, o->id);
+	c.dir = xasprintf("%s/%s", ctx->root, o->id);
 	c.bundle = xstrdup(bundle);
 	c.rootfs = kiln_rootfs_path(bundle, cfg->root.path);
 	{
@@ -672,10 +430,10 @@ static int do_create(const struct create_opts *o, pid_t *sup_pid, kiln_error_t *
 				c.rootfs);
 		goto out;
 	}
-	if (kiln_vm_size(cfg, &conf, &vcpus, &mib, err) < 0)
+	if (kiln_vm_size(cfg, conf, &vcpus, &mib, err) < 0)
 		goto out;
-	if (mkdir_p(kiln_g.root) < 0) {
-		kiln_error_make(err, errno, "--root %s", kiln_g.root);
+	if (kiln_mkdir_p(ctx->root) < 0) {
+		kiln_error_make(err, errno, "--root %s", ctx->root);
 		goto out;
 	}
 	if (mkdir(c.dir, 0700) < 0) {
@@ -707,26 +465,26 @@ static int do_create(const struct create_opts *o, pid_t *sup_pid, kiln_error_t *
 	guest_path = kiln_container_path(&c, "guest-spec.json");
 	if (kiln_write_file_atomic(spec_path, cfg->raw, cfg->raw_len, 0600, err) < 0 ||
 	    kiln_write_file_atomic(guest_path, guest_spec, guest_len, 0600, err) < 0 ||
-	    build_image(c.rootfs, img, conf.rootfs_free_mib, err) < 0 ||
+	    kiln_image_build(c.rootfs, img, conf->rootfs_free_mib, err) < 0 ||
 	    kiln_inject_files(img, &inj, err) < 0 ||
 	    write_vm_json(&c, vcpus, mib, cfg->root.readonly, &net, err) < 0 ||
-	    write_container_json(&c, &conf, cfg->root.readonly, cfg->process->terminal, &net, err) <
+	    write_container_json(&c, conf, cfg->root.readonly, cfg->process->terminal, &net, err) <
 		0 ||
 	    check_interrupted(err) < 0)
 		goto out;
 	/* cgroup v2 only; elsewhere the supervisor stays in kiln's cgroup */
 	if (access("/sys/fs/cgroup/cgroup.controllers", F_OK) == 0)
 		c.cgroup = kiln_cgroup_dir(cfg->linux_spec ? cfg->linux_spec->cgroups_path : NULL,
-					   kiln_g.systemd_cgroup);
+					   ctx->systemd_cgroup);
 	if (c.cgroup) {
-		int e = mkdir_p(c.cgroup);
+		int e = kiln_mkdir_p(c.cgroup);
 
 		if (e < 0) {
 			kiln_error_make(err, e, "cgroup %s", c.cgroup);
 			goto out;
 		}
 		made_cgroup = true;
-		enable_controllers(c.cgroup);
+		kiln_cgroup_enable_controllers(c.cgroup);
 	}
 	if (cfg->process->terminal && o->console_socket &&
 	    console_pty(o->console_socket, &slave, err) < 0)
@@ -736,8 +494,9 @@ static int do_create(const struct create_opts *o, pid_t *sup_pid, kiln_error_t *
 		goto out;
 	}
 	{
-		struct spawn s = {.c = &c,
-				  .conf = &conf,
+		struct spawn s = {.ctx = ctx,
+				  .c = &c,
+				  .conf = conf,
 				  .cfg = cfg,
 				  .tty_slave = slave,
 				  .new_session = o->detach};
@@ -752,7 +511,7 @@ static int do_create(const struct create_opts *o, pid_t *sup_pid, kiln_error_t *
 	}
 	close(ready[1]);
 	ready[1] = -1;
-	if (wait_ready(ready[0], conf.boot_timeout_ms + 10000, &c.vmm_pid, err) < 0)
+	if (wait_ready(ready[0], conf->boot_timeout_ms + 10000, &c.vmm_pid, err) < 0)
 		goto out;
 	c.pid = pid;
 	c.pid_start = kiln_pid_start(pid);
@@ -781,7 +540,7 @@ out:
 		if (wrote_pid_file) /* a failing hook comes after it */
 			unlink(o->pid_file);
 		if (made_cgroup)
-			remove_cgroup(c.cgroup);
+			kiln_cgroup_remove(c.cgroup);
 		kiln_net_unwire(&net);
 		if (made_dir)
 			kiln_remove_tree(c.dir);
@@ -789,99 +548,20 @@ out:
 	kiln_net_release(&net);
 	kiln_injections_release(&inj);
 	kiln_container_release(&c);
-	kiln_conf_release(&conf);
 	return r;
 }
 
-/* ---- Verbs. */
+/* ---- Operations. */
 
-enum {
-	OPT_BUNDLE = 'b',
-	OPT_PID_FILE = 256,
-	OPT_CONSOLE,
-	OPT_NO_PIVOT,
-	OPT_NO_KEYRING,
-	OPT_PRESERVE,
-	OPT_DETACH,
-	OPT_KEEP,
-	OPT_NO_SUBREAPER
-};
-
-static int parse_create(int argc, char **argv, struct create_opts *o, bool is_run,
-			kiln_error_t *err)
+int kiln_container_create(struct kiln_context *ctx, const struct kiln_create_opts *o, pid_t *pid,
+			  kiln_error_t *err)
 {
-	static const struct option opts[] = {
-	    {"bundle", required_argument, NULL, OPT_BUNDLE},
-	    {"pid-file", required_argument, NULL, OPT_PID_FILE},
-	    {"console-socket", required_argument, NULL, OPT_CONSOLE},
-	    {"no-pivot", no_argument, NULL, OPT_NO_PIVOT},
-	    {"no-new-keyring", no_argument, NULL, OPT_NO_KEYRING},
-	    {"preserve-fds", required_argument, NULL, OPT_PRESERVE},
-	    {"detach", no_argument, NULL, OPT_DETACH},
-	    {"keep", no_argument, NULL, OPT_KEEP},
-	    {"no-subreaper", no_argument, NULL, OPT_NO_SUBREAPER},
-	    {0},
-	};
-	int ch;
-
-	*o = (struct create_opts){.detach = !is_run};
-	optind = 0;
-	opterr = 0;
-	while ((ch = getopt_long_only(argc, argv, "b:d", opts, NULL)) != -1) {
-		switch (ch) {
-		case OPT_BUNDLE:
-			o->bundle = optarg;
-			break;
-		case OPT_PID_FILE:
-			o->pid_file = optarg;
-			break;
-		case OPT_CONSOLE:
-			o->console_socket = optarg;
-			break;
-		case OPT_PRESERVE:
-			if (kiln_check_preserve_fds(optarg, err) < 0)
-				return -1;
-			break;
-		case 'd':
-		case OPT_DETACH:
-			if (!is_run)
-				goto bad;
-			o->detach = true;
-			break;
-		case OPT_KEEP:
-			if (!is_run)
-				goto bad;
-			o->keep = true;
-			break;
-		case OPT_NO_PIVOT:
-		case OPT_NO_KEYRING:
-		case OPT_NO_SUBREAPER:
-			/* The guest always pivots; no keyrings cross the VM. */
-			break;
-		default:
-		bad:
-			return kiln_error_make(err, 0, "%s: unknown option %s", argv[0],
-					       argv[optind - 1]);
-		}
-	}
-	if (argc - optind != 1)
-		return kiln_error_make(err, 0, "%s: expected exactly one container id", argv[0]);
-	o->id = argv[optind];
-	return 0;
-}
-
-int kiln_cmd_create(int argc, char **argv, kiln_error_t *err)
-{
-	struct create_opts o;
-	pid_t pid;
 	int r;
 
-	if (parse_create(argc, argv, &o, false, err) < 0)
-		return 1;
 	catch_interrupts(true);
-	r = do_create(&o, &pid, err);
+	r = do_create(ctx, o, pid, err);
 	catch_interrupts(false);
-	return r < 0 ? 1 : 0;
+	return r;
 }
 
 static int start_container(struct kiln_container *c, kiln_error_t *err)
@@ -914,18 +594,16 @@ static int start_container(struct kiln_container *c, kiln_error_t *err)
 	return 0;
 }
 
-int kiln_cmd_start(int argc, char **argv, kiln_error_t *err)
+int kiln_container_start(struct kiln_context *ctx, const char *id, kiln_error_t *err)
 {
 	struct kiln_container c;
 	int r;
 
-	if (argc != 2)
-		return kiln_error_make(err, 0, "start: expected exactly one container id"), 1;
-	if (kiln_container_load(argv[1], &c, err) < 0)
-		return 1;
+	if (kiln_container_load(ctx, id, &c, err) < 0)
+		return -1;
 	r = start_container(&c, err);
 	kiln_container_release(&c);
-	return r < 0 ? 1 : 0;
+	return r < 0 ? -1 : 0;
 }
 
 static void forward_signal(struct kiln_container *c, int sig)
@@ -976,32 +654,32 @@ static int wait_forwarding(struct kiln_container *c, pid_t pid)
 	return WEXITSTATUS(status);
 }
 
-int kiln_cmd_run(int argc, char **argv, kiln_error_t *err)
+int kiln_container_run(struct kiln_context *ctx, const struct kiln_create_opts *o, int *code,
+		       kiln_error_t *err)
 {
-	struct create_opts o;
 	struct kiln_container c = {0};
 	pid_t pid;
-	int code = 1;
+	int r = -1;
 
-	if (parse_create(argc, argv, &o, true, err) < 0)
-		return 1;
+	*code = 1;
 	/* until wait_forwarding takes the signals over */
 	catch_interrupts(true);
-	if (do_create(&o, &pid, err) < 0 || kiln_container_load(o.id, &c, err) < 0)
+	if (do_create(ctx, o, &pid, err) < 0 || kiln_container_load(ctx, o->id, &c, err) < 0)
 		goto out;
 	if (start_container(&c, err) < 0 || check_interrupted(err) < 0) {
 		kiln_container_destroy(&c);
 		goto out;
 	}
-	if (o.detach) {
-		code = 0;
+	r = 0;
+	if (o->detach) {
+		*code = 0;
 		goto out;
 	}
-	code = wait_forwarding(&c, pid);
-	if (!o.keep)
+	*code = wait_forwarding(&c, pid);
+	if (!o->keep)
 		kiln_container_destroy(&c);
 out:
 	catch_interrupts(false);
 	kiln_container_release(&c);
-	return code;
+	return r;
 }

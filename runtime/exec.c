@@ -3,7 +3,6 @@
  * with --detach a child left behind to relay (its pid in --pid-file). */
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <poll.h>
 #include <pty.h>
 #include <signal.h>
@@ -22,101 +21,7 @@
 #include "proto/client.h"
 #include "runtime/runtime.h"
 
-#define MAX_ENV 256
-
-struct exec_opts {
-	const char *process, *pid_file, *console_socket, *cwd, *user;
-	const char *env[MAX_ENV];
-	size_t n_env;
-	bool detach, tty;
-};
-
-enum {
-	OPT_PROCESS = 'p',
-	OPT_DETACH = 'd',
-	OPT_TTY = 't',
-	OPT_ENV = 'e',
-	OPT_USER = 'u',
-	OPT_PID_FILE = 256,
-	OPT_CONSOLE,
-	OPT_CWD,
-	OPT_PRESERVE,
-	OPT_IGNORED,
-	OPT_IGNORED_ARG
-};
-
-static int parse_exec(int argc, char **argv, struct exec_opts *o, kiln_error_t *err)
-{
-	static const struct option opts[] = {
-	    {"process", required_argument, NULL, OPT_PROCESS},
-	    {"detach", no_argument, NULL, OPT_DETACH},
-	    {"tty", no_argument, NULL, OPT_TTY},
-	    {"env", required_argument, NULL, OPT_ENV},
-	    {"user", required_argument, NULL, OPT_USER},
-	    {"pid-file", required_argument, NULL, OPT_PID_FILE},
-	    {"console-socket", required_argument, NULL, OPT_CONSOLE},
-	    {"cwd", required_argument, NULL, OPT_CWD},
-	    {"preserve-fds", required_argument, NULL, OPT_PRESERVE},
-	    {"no-new-privs", no_argument, NULL, OPT_IGNORED},
-	    {"ignore-paused", no_argument, NULL, OPT_IGNORED},
-	    {"process-label", required_argument, NULL, OPT_IGNORED_ARG},
-	    {"apparmor", required_argument, NULL, OPT_IGNORED_ARG},
-	    {"cap", required_argument, NULL, OPT_IGNORED_ARG},
-	    {0},
-	};
-	int ch;
-
-	memset(o, 0, sizeof(*o));
-	optind = 0;
-	opterr = 0;
-	while ((ch = getopt_long_only(argc, argv, "+p:dte:u:", opts, NULL)) != -1) {
-		switch (ch) {
-		case OPT_PROCESS:
-			o->process = optarg;
-			break;
-		case OPT_DETACH:
-			o->detach = true;
-			break;
-		case OPT_TTY:
-			o->tty = true;
-			break;
-		case OPT_ENV:
-			if (o->n_env == MAX_ENV)
-				return kiln_error_make(err, 0, "exec: too many --env");
-			o->env[o->n_env++] = optarg;
-			break;
-		case OPT_USER:
-			o->user = optarg;
-			break;
-		case OPT_PID_FILE:
-			o->pid_file = optarg;
-			break;
-		case OPT_CONSOLE:
-			o->console_socket = optarg;
-			break;
-		case OPT_CWD:
-			o->cwd = optarg;
-			break;
-		case OPT_PRESERVE:
-			if (kiln_check_preserve_fds(optarg, err) < 0)
-				return -1;
-			break;
-		case OPT_IGNORED:
-		case OPT_IGNORED_ARG:
-			break;
-		default:
-			return kiln_error_make(err, 0, "exec: unknown or incomplete option %s",
-					       argv[optind - 1]);
-		}
-	}
-	if (argc - optind < 1)
-		return kiln_error_make(err, 0, "exec: expected a container id");
-	if (!o->process && argc - optind < 2)
-		return kiln_error_make(err, 0, "exec: expected a command (or --process FILE)");
-	return 0;
-}
-
-static bool env_overridden(const struct exec_opts *o, const char *entry)
+static bool env_overridden(const struct kiln_exec_opts *o, const char *entry)
 {
 	size_t klen = strcspn(entry, "=");
 
@@ -150,8 +55,8 @@ static int gen_user(kiln_json_gen_t *g, const char *user, kiln_error_t *err)
 
 /* The process for `exec CMD...`: the container's own process with the
  * command, terminal, env, cwd and user of this exec. */
-static int build_process(const struct kiln_container *c, const struct exec_opts *o, int argc,
-			 char **argv, kiln_json_t **out, kiln_error_t *err)
+static int build_process(const struct kiln_container *c, const struct kiln_exec_opts *o,
+			 kiln_json_t **out, kiln_error_t *err)
 {
 	cleanup_free char *spec_path = kiln_container_path(c, "config.json");
 	cleanup_free char *text = NULL;
@@ -181,8 +86,8 @@ static int build_process(const struct kiln_container *c, const struct exec_opts 
 	kiln_json_gen_bool(g, o->tty);
 	kiln_json_gen_key(g, "args");
 	kiln_json_gen_array_open(g);
-	for (int i = optind + 1; i < argc; i++)
-		kiln_json_gen_string(g, argv[i]);
+	for (size_t i = 0; i < o->n_args; i++)
+		kiln_json_gen_string(g, o->args[i]);
 	kiln_json_gen_array_close(g);
 	kiln_json_gen_key(g, "env");
 	kiln_json_gen_array_open(g);
@@ -210,7 +115,8 @@ static int build_process(const struct kiln_container *c, const struct exec_opts 
 	return kiln_json_parse(json, len, out, err);
 }
 
-static int load_process(const struct exec_opts *o, bool *tty, kiln_json_t **out, kiln_error_t *err)
+static int load_process(const struct kiln_exec_opts *o, bool *tty, kiln_json_t **out,
+			kiln_error_t *err)
 {
 	cleanup_oci_process struct oci_process *p = NULL;
 	cleanup_free char *text = NULL;
@@ -266,10 +172,10 @@ static int exec_and_relay(const struct kiln_container *c, const kiln_json_t *pro
 	return r < 0 ? -1 : w.exit_code;
 }
 
-int kiln_cmd_exec(int argc, char **argv, kiln_error_t *err)
+int kiln_container_exec(struct kiln_context *ctx, const char *id, const struct kiln_exec_opts *o,
+			kiln_error_t *err)
 {
 	cleanup_json kiln_json_t *process = NULL;
-	struct exec_opts o;
 	struct kiln_container c;
 	enum kiln_status s;
 	int slave = -1, report[2] = {-1, -1};
@@ -279,21 +185,19 @@ int kiln_cmd_exec(int argc, char **argv, kiln_error_t *err)
 	sigset_t winch;
 	pid_t pid;
 
-	if (parse_exec(argc, argv, &o, err) < 0)
-		return 1;
-	if (kiln_container_load(argv[optind], &c, err) < 0)
-		return 1;
+	if (kiln_container_load(ctx, id, &c, err) < 0)
+		return -1;
 	s = kiln_container_status(&c);
 	if (s != KILN_RUNNING && s != KILN_CREATED) {
 		kiln_error_make(err, 0, "cannot exec in a %s container", kiln_status_name(s));
 		goto out;
 	}
-	tty = o.tty;
-	if (o.process ? load_process(&o, &tty, &process, err) < 0
-		      : build_process(&c, &o, argc, argv, &process, err) < 0)
+	tty = o->tty;
+	if (o->process ? load_process(o, &tty, &process, err) < 0
+		       : build_process(&c, o, &process, err) < 0)
 		goto out;
-	if (tty && o.console_socket) {
-		cleanup_close int sock = kiln_unix_connect(o.console_socket, err);
+	if (tty && o->console_socket) {
+		cleanup_close int sock = kiln_unix_connect(o->console_socket, err);
 		cleanup_close int master = -1;
 
 		if (sock < 0) {
@@ -302,20 +206,20 @@ int kiln_cmd_exec(int argc, char **argv, kiln_error_t *err)
 		}
 		if (openpty(&master, &slave, NULL, NULL, NULL) < 0 ||
 		    kiln_send_fd(sock, master) < 0) {
-			kiln_error_make(err, errno, "--console-socket %s", o.console_socket);
+			kiln_error_make(err, errno, "--console-socket %s", o->console_socket);
 			goto out;
 		}
 		in_fd = out_fd = err_fd = slave;
-	} else if (tty && o.detach) {
+	} else if (tty && o->detach) {
 		kiln_error_make(err, 0, "exec --tty --detach needs --console-socket");
 		goto out;
 	}
 	sigemptyset(&winch);
 	sigaddset(&winch, SIGWINCH);
 	sigprocmask(SIG_BLOCK, &winch, NULL);
-	if (!o.detach) {
+	if (!o->detach) {
 		/* this process is the one whose exit status is the guest's */
-		if (o.pid_file && kiln_write_pid(o.pid_file, getpid(), err) < 0)
+		if (o->pid_file && kiln_write_pid(o->pid_file, getpid(), err) < 0)
 			goto out;
 		code = exec_and_relay(&c, process, tty, in_fd, out_fd, err_fd, -1, err);
 		if (code < 0)
@@ -358,7 +262,7 @@ int kiln_cmd_exec(int argc, char **argv, kiln_error_t *err)
 			goto out;
 		}
 	}
-	if (o.pid_file && kiln_write_pid(o.pid_file, pid, err) < 0) {
+	if (o->pid_file && kiln_write_pid(o->pid_file, pid, err) < 0) {
 		kill(pid, SIGKILL);
 		goto out;
 	}
@@ -371,5 +275,5 @@ out:
 	if (report[1] >= 0)
 		close(report[1]);
 	kiln_container_release(&c);
-	return *err ? 1 : code;
+	return *err ? -1 : code;
 }

@@ -4,7 +4,10 @@
  *   kiln [global options] VERB [options] [ID] [args]
  *
  * Errors: one line on stderr (and in --log), exit status 1; bad usage is
- * also 1, as with runc. `run` and `exec` exit with the workload's status. */
+ * also 1, as with runc. `run` and `exec` exit with the workload's status.
+ *
+ * The global options become the struct kiln_context every verb gets; each
+ * verb is one file in runtime/cli/ calling libkilnruntime. */
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -14,11 +17,12 @@
 #include "common/util.h"
 #include "common/version.h"
 #include "oci/features.h"
+#include "runtime/cli/cli.h"
 #include "runtime/runtime.h"
 
 static const struct verb {
 	const char *name;
-	int (*fn)(int argc, char **argv, kiln_error_t *err);
+	int (*fn)(struct kiln_context *ctx, int argc, char **argv, kiln_error_t *err);
 	const char *help;
 } verbs[] = {
     {"create", kiln_cmd_create, "create a container (held before its process runs)"},
@@ -74,6 +78,7 @@ int main(int argc, char **argv)
 	    {0},
 	};
 	cleanup_error kiln_error_t err = NULL;
+	struct kiln_context ctx = KILN_CONTEXT_INIT;
 	enum kiln_log_level level = KILN_LOG_WARNING;
 	int ch, code;
 
@@ -82,13 +87,13 @@ int main(int argc, char **argv)
 	while ((ch = getopt_long_only(argc, argv, "+vh", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'r':
-			kiln_g.root = optarg;
+			ctx.root = optarg;
 			break;
 		case 'l':
-			kiln_g.log = optarg;
+			ctx.log = optarg;
 			break;
 		case 'f':
-			if (kiln_log_parse_format(optarg, &kiln_g.log_format) < 0) {
+			if (kiln_log_parse_format(optarg, &ctx.log_format) < 0) {
 				fprintf(stderr,
 					"kiln: --log-format: expected text or json, got \"%s\"\n",
 					optarg);
@@ -103,11 +108,11 @@ int main(int argc, char **argv)
 			}
 			break;
 		case 'd':
-			kiln_g.debug = true;
+			ctx.debug = true;
 			level = KILN_LOG_DEBUG;
 			break;
 		case 's':
-			kiln_g.systemd_cgroup = true;
+			ctx.systemd_cgroup = true;
 			break;
 		case 'R':
 		case 'C':
@@ -125,7 +130,7 @@ int main(int argc, char **argv)
 			return 1;
 		}
 	}
-	if (kiln_log_init("kiln", level, kiln_g.log_format, kiln_g.log, &err) < 0)
+	if (kiln_log_init("kiln", level, ctx.log_format, ctx.log, &err) < 0)
 		return kiln_error_print_and_free(&err, "kiln");
 	if (optind >= argc) {
 		usage(stderr);
@@ -134,10 +139,11 @@ int main(int argc, char **argv)
 	for (size_t i = 0; i < ARRAY_SIZE(verbs); i++) {
 		if (!streq(argv[optind], verbs[i].name))
 			continue;
-		code = verbs[i].fn(argc - optind, argv + optind, &err);
+		code = verbs[i].fn(&ctx, argc - optind, argv + optind, &err);
+		kiln_context_release(&ctx);
 		if (err) {
 			/* the log file gets it too, where podman and containerd look */
-			if (kiln_g.log)
+			if (ctx.log)
 				log_error("%s", err->msg);
 			fprintf(stderr, "kiln: %s\n", err->msg);
 			return code ? code : 1;

@@ -1,7 +1,14 @@
-/* kiln, the OCI runtime CLI: what its verbs share. A container is a state
- * directory under --root (default /run/kiln/<id>), its supervisor process
- * (runtime/supervisor.h) and the supervisor's child kiln-vmm running the
- * microVM. */
+/* libkilnruntime: kiln's containers as a library. A container is a state
+ * directory under the context's root (default /run/kiln/<id>), its
+ * supervisor process (runtime/supervisor.h) and the supervisor's child
+ * kiln-vmm running the microVM. Every operation takes a struct
+ * kiln_context and plain C arguments; the CLI (runtime/main.c's verb table,
+ * one file per verb in runtime/cli/) is the only code that parses argv.
+ * One file per concern: container.c (state), conf.c (kiln.conf),
+ * image.c (the rootfs image), cgroup.c (host cgroups), vmconfig.c (VM
+ * size, vm.json), network.c, guestspec.c, hooks.c, create.c (create,
+ * start, run: spawning the supervisor), ops.c (state, kill, delete,
+ * pause, resume, update), exec.c, supervisor.c, jail.c, check.c. */
 #ifndef KILN_RUNTIME_RUNTIME_H
 #define KILN_RUNTIME_RUNTIME_H
 
@@ -15,17 +22,6 @@
 
 #define KILN_DEFAULT_ROOT "/run/kiln"
 #define KILN_CONF_PATH	  "/etc/kiln/kiln.conf"
-
-/* Global options (before the verb). */
-struct kiln_globals {
-	const char *root;
-	const char *log;
-	enum kiln_log_format log_format;
-	bool debug;
-	bool systemd_cgroup;
-};
-
-extern struct kiln_globals kiln_g;
 
 /* ---- Configuration: /etc/kiln/kiln.conf (KILN_CONF overrides the path),
  * "key = value" lines, '#' comments. Where the guest and the VMM are. */
@@ -61,6 +57,28 @@ int kiln_conf_check_guest(struct kiln_conf *c, const char *path, kiln_error_t *e
 /* All three: what creating a container needs. */
 int kiln_conf_load(struct kiln_conf *c, kiln_error_t *err);
 void kiln_conf_release(struct kiln_conf *c);
+
+/* ---- What every operation takes: the CLI's global options, and kiln.conf
+ * once an operation has needed it. */
+struct kiln_context {
+	const char *root; /* state directories (KILN_DEFAULT_ROOT) */
+	const char *log;  /* --log: NULL for none */
+	enum kiln_log_format log_format;
+	bool debug;
+	bool systemd_cgroup; /* cgroupsPath is systemd's slice:prefix:name */
+	struct kiln_conf conf;
+	bool conf_loaded;
+};
+
+#define KILN_CONTEXT_INIT                                                                          \
+	{                                                                                          \
+		.root = KILN_DEFAULT_ROOT                                                          \
+	}
+
+/* kiln.conf loaded and checked (kiln_conf_load) on the first call, kept in
+ * the context. */
+int kiln_context_conf(struct kiln_context *ctx, const struct kiln_conf **conf, kiln_error_t *err);
+void kiln_context_release(struct kiln_context *ctx);
 
 /* kiln-vmm's configuration JSON: kernel and initrd, a vsock on vsock_uds,
  * unless NULL drive as the "rootfs" drive and net's taps as network
@@ -105,7 +123,8 @@ struct kiln_container {
 
 const char *kiln_status_name(enum kiln_status s);
 /* Fails with a runc-style message when there is no such container. */
-int kiln_container_load(const char *id, struct kiln_container *c, kiln_error_t *err);
+int kiln_container_load(const struct kiln_context *ctx, const char *id, struct kiln_container *c,
+			kiln_error_t *err);
 int kiln_container_save(const struct kiln_container *c, kiln_error_t *err);
 void kiln_container_release(struct kiln_container *c);
 enum kiln_status kiln_container_status(const struct kiln_container *c);
@@ -158,6 +177,19 @@ int kiln_vm_size(const struct oci_config *cfg, const struct kiln_conf *conf, uns
 /* linux.cgroupsPath as a directory under /sys/fs/cgroup (systemd's
  * "slice:prefix:name" with --systemd-cgroup); NULL for none. */
 char *kiln_cgroup_dir(const char *cgroups_path, bool systemd);
+/* mkdir -p, mode 0755: 0 or -errno. */
+int kiln_mkdir_p(const char *path);
+/* Lets `update` set limits on a cgroup: each ancestor delegates the cpu,
+ * memory and pids controllers where it can. */
+void kiln_cgroup_enable_controllers(const char *cgroup);
+/* Removes the cgroup, waiting a little for a killed process to leave it. */
+void kiln_cgroup_remove(const char *dir);
+/* Writes value to the cgroup's file, in place. */
+int kiln_cgroup_write(const char *dir, const char *file, const char *value, kiln_error_t *err);
+
+/* ---- The container's disk (runtime/image.c). */
+/* An ext4 image of rootfs with free_mib to spare. */
+int kiln_image_build(const char *rootfs, const char *img, unsigned free_mib, kiln_error_t *err);
 
 /* ---- The guest's copy of the spec: host bind mounts of files become
  * files copied into the container's disk. */
@@ -194,26 +226,61 @@ int kiln_hooks_check(const struct oci_config *cfg, kiln_error_t *err);
  * next one runs; the others stop at the first failure. */
 int kiln_hooks_run(const struct kiln_container *c, enum oci_hook_kind kind, kiln_error_t *err);
 
-/* ---- Verbs: each returns the process exit status; errors are reported
- * through err with status 1. */
-int kiln_cmd_create(int argc, char **argv, kiln_error_t *err);
-int kiln_cmd_run(int argc, char **argv, kiln_error_t *err);
-int kiln_cmd_start(int argc, char **argv, kiln_error_t *err);
-int kiln_cmd_state(int argc, char **argv, kiln_error_t *err);
-int kiln_cmd_kill(int argc, char **argv, kiln_error_t *err);
-int kiln_cmd_delete(int argc, char **argv, kiln_error_t *err);
-int kiln_cmd_exec(int argc, char **argv, kiln_error_t *err);
-int kiln_cmd_ps(int argc, char **argv, kiln_error_t *err);
-int kiln_cmd_list(int argc, char **argv, kiln_error_t *err);
-int kiln_cmd_pause(int argc, char **argv, kiln_error_t *err);
-int kiln_cmd_resume(int argc, char **argv, kiln_error_t *err);
-int kiln_cmd_update(int argc, char **argv, kiln_error_t *err);
-int kiln_cmd_spec(int argc, char **argv, kiln_error_t *err);
-int kiln_cmd_features(int argc, char **argv, kiln_error_t *err);
-int kiln_cmd_check(int argc, char **argv, kiln_error_t *err);
-/* kiln-vmm's jail on its own (runtime/jailcmd.c). */
-int kiln_cmd_jail(int argc, char **argv, kiln_error_t *err);
-/* The container's supervisor (runtime/supervisor.h). */
-int kiln_cmd_supervise(int argc, char **argv, kiln_error_t *err);
+/* ---- Operations: 0 or -1 with err set, unless said otherwise. */
+struct kiln_create_opts {
+	const char *id;
+	const char *bundle; /* NULL: the current directory */
+	const char *pid_file;
+	const char *console_socket;
+	bool detach; /* create: always; run: --detach */
+	bool keep;   /* run: the container stays after its process ends */
+};
+
+/* Creates the container, held before its process runs; *pid is its
+ * supervisor, a child of this process. SIGINT, SIGTERM, SIGHUP and SIGQUIT
+ * meanwhile undo it like any other failure. */
+int kiln_container_create(struct kiln_context *ctx, const struct kiln_create_opts *o, pid_t *pid,
+			  kiln_error_t *err);
+int kiln_container_start(struct kiln_context *ctx, const char *id, kiln_error_t *err);
+/* create, start and (unless o->detach) wait, forwarding signals, then
+ * delete (unless o->keep); *code is the workload's exit status (0 when
+ * detached). */
+int kiln_container_run(struct kiln_context *ctx, const struct kiln_create_opts *o, int *code,
+		       kiln_error_t *err);
+/* The state document, allocated. */
+int kiln_container_state(struct kiln_context *ctx, const char *id, char **out, kiln_error_t *err);
+int kiln_container_kill(struct kiln_context *ctx, const char *id, int sig, bool all,
+			kiln_error_t *err);
+/* force: a running or paused one too, and a missing one is no error. */
+int kiln_container_delete(struct kiln_context *ctx, const char *id, bool force, kiln_error_t *err);
+int kiln_container_pause(struct kiln_context *ctx, const char *id, kiln_error_t *err);
+int kiln_container_resume(struct kiln_context *ctx, const char *id, kiln_error_t *err);
+/* The host cgroup's limits from a runtime-spec linux.resources document
+ * (memory.limit, cpu.quota, cpu.period, pids.limit). The VM's size is fixed
+ * at boot (no memory balloon or CPU hotplug yet). */
+struct kiln_json;
+int kiln_container_update(struct kiln_context *ctx, const char *id,
+			  const struct kiln_json *resources, kiln_error_t *err);
+
+#define KILN_EXEC_MAX_ENV 256
+struct kiln_exec_opts {
+	const char *process; /* a process.json, else args */
+	char *const *args;
+	size_t n_args;
+	const char *pid_file, *console_socket, *cwd, *user;
+	const char *const *env; /* KEY=VALUE, over the container's */
+	size_t n_env;
+	bool detach, tty;
+};
+
+/* Runs another process in a running or created container: returns its exit
+ * status (0 with o->detach: a child relays it), or -1 with err set. */
+int kiln_container_exec(struct kiln_context *ctx, const char *id, const struct kiln_exec_opts *o,
+			kiln_error_t *err);
+
+/* kiln check: one line per requirement of this host (and with boot a probe
+ * VM), as text or JSON on stdout; returns 0 when all are met, else 1 (with
+ * err set when the report itself failed). */
+int kiln_check_host(bool boot, bool json, kiln_error_t *err);
 
 #endif

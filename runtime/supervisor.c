@@ -116,7 +116,7 @@ void kiln_supervise_config_release(struct kiln_supervise_config *c)
 
 struct supervisor {
 	struct kiln_supervise_config cfg;
-	char *dir;
+	const char *dir;
 	char *uds; /* the VM's hybrid vsock socket */
 	pid_t vmm;
 	atomic_bool vmm_gone;
@@ -485,15 +485,13 @@ static int supervise(struct supervisor *s, kiln_error_t *err)
 	return code;
 }
 
-int kiln_cmd_supervise(int argc, char **argv, kiln_error_t *err)
+int kiln_supervise(const char *dir, kiln_error_t *err)
 {
 	struct supervisor s = {.done = {-1, -1}};
 	cleanup_free char *path = NULL;
 	int code;
 
-	if (argc != 2)
-		return kiln_error_make(err, 0, "supervise: expected a state directory"), 1;
-	s.dir = argv[1];
+	s.dir = dir;
 	path = xasprintf("%s/container.json", s.dir);
 	if (kiln_supervise_config_load(path, &s.cfg, err) < 0) {
 		kiln_error_wrap(err, "%s", path);

@@ -48,4 +48,8 @@ int kiln_supervise_config_load(const char *path, struct kiln_supervise_config *c
 			       kiln_error_t *err);
 void kiln_supervise_config_release(struct kiln_supervise_config *c);
 
+/* Supervises the container whose state directory is dir (its
+ * container.json): returns the exit status above, errors through err. */
+int kiln_supervise(const char *dir, kiln_error_t *err);
+
 #endif

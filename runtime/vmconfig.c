@@ -1,13 +1,19 @@
-/* kiln-vmm's configuration file for a container's microVM (or kiln check's
+/* A container's microVM: its size (the spec's annotations and resources,
+ * kiln.conf) and kiln-vmm's configuration file for it (or kiln check's
  * probe VM): Firecracker's JSON, as `GET /vm/config` gives it. */
+#include <errno.h>
+#include <stdlib.h>
+
 #include "common/json.h"
 #include "common/netlink.h"
 #include "common/util.h"
+#include "oci/oci.h"
 #include "runtime/network.h"
 #include "runtime/runtime.h"
 
 #define BOOT_ARGS                                                                                  \
 	"console=ttyS0 reboot=k panic=1 pci=off i8042.noaux i8042.nomux i8042.dumbkbd quiet"
+#define MAX_GUEST_VCPUS 32
 
 static void gen_kv(kiln_json_gen_t *g, const char *key, const char *value)
 {
@@ -69,4 +75,52 @@ int kiln_vm_json(unsigned vcpus, unsigned mib, const struct kiln_vm_files *files
 	kiln_json_gen_map_close(g);
 	kiln_json_gen_map_close(g);
 	return kiln_json_gen_finish(g, out, len, err);
+}
+
+/* ---- VM size: annotations, then linux.resources, then kiln.conf. */
+
+static int annotation_uint(const struct oci_config *cfg, const char *key, unsigned min,
+			   unsigned max, unsigned *out, kiln_error_t *err)
+{
+	const char *v = oci_map_get(&cfg->annotations, key);
+	char *end;
+	unsigned long n;
+
+	if (v == NULL)
+		return 0;
+	errno = 0;
+	n = strtoul(v, &end, 10);
+	if (errno || *end || end == v || n < min || n > max)
+		return kiln_error_make(err, 0, "annotations.%s: expected %u to %u, got \"%s\"", key,
+				       min, max, v);
+	*out = (unsigned)n;
+	return 1;
+}
+
+int kiln_vm_size(const struct oci_config *cfg, const struct kiln_conf *conf, unsigned *vcpus,
+		 unsigned *mib, kiln_error_t *err)
+{
+	const struct oci_resources *res = cfg->linux_spec ? cfg->linux_spec->resources : NULL;
+	unsigned floor = conf->min_memory_mib ? conf->min_memory_mib : KILN_GUEST_MIB_FLOOR_BZIMAGE;
+	int r;
+
+	*vcpus = conf->vcpus;
+	*mib = conf->memory_mib;
+	if (res && res->cpu.quota.present && res->cpu.quota.value > 0) {
+		uint64_t period = res->cpu.period.present && res->cpu.period.value
+				      ? res->cpu.period.value
+				      : 100000;
+		uint64_t n = ((uint64_t)res->cpu.quota.value + period - 1) / period;
+
+		*vcpus = n > MAX_GUEST_VCPUS ? MAX_GUEST_VCPUS : (unsigned)n;
+	}
+	if (res && res->memory.limit.present && res->memory.limit.value > 0) {
+		uint64_t m = ((uint64_t)res->memory.limit.value + 1048575) / 1048576;
+
+		*mib = m < floor ? floor : m > (1u << 20) ? 1u << 20 : (unsigned)m;
+	}
+	r = annotation_uint(cfg, "io.kiln.vm.vcpus", 1, MAX_GUEST_VCPUS, vcpus, err);
+	if (r >= 0)
+		r = annotation_uint(cfg, "io.kiln.vm.memory_mib", floor, 1u << 20, mib, err);
+	return r < 0 ? r : 0;
 }

@@ -237,6 +237,22 @@ static int test_conf(void)
 	TAP_CHECK(c.min_memory_mib == KILN_GUEST_MIB_FLOOR_BZIMAGE);
 	kiln_conf_release(&c);
 
+	/* a context loads kiln.conf on first need and keeps it */
+	{
+		struct kiln_context ctx = KILN_CONTEXT_INIT;
+		const struct kiln_conf *got = NULL, *again = NULL;
+
+		TAP_CHECK(kiln_context_conf(&ctx, &got, &err) == 0);
+		TAP_CHECK(got->vcpus == 2 && got->memory_mib == 512);
+		write_file(dir, "kiln.conf", "vcpus\n", 6);
+		TAP_CHECK(kiln_context_conf(&ctx, &again, &err) == 0 && again == got);
+		kiln_context_release(&ctx);
+		TAP_CHECK(kiln_context_conf(&ctx, &got, &err) < 0);
+		TAP_CHECK(strstr(err->msg, "expected \"key = value\"") != NULL);
+		kiln_error_free(&err);
+		kiln_context_release(&ctx);
+	}
+
 	/* memory_mib below what a bzImage boots in */
 	{
 		cleanup_free char *small = xasprintf(
@@ -494,7 +510,64 @@ static int test_hooks_failing(void)
 	return TAP_PASS;
 }
 
+/* The operations find containers under their context's root, take plain
+ * arguments and say what is wrong with a stopped one. */
+static int test_container_ops(void)
+{
+	cleanup_tmpdir char *root = test_tmpdir_make("root");
+	cleanup_tmpdir char *other = test_tmpdir_make("other");
+	cleanup_free char *dir = NULL, *spec = NULL, *ran = NULL, *out = NULL;
+	cleanup_error kiln_error_t err = NULL;
+	struct kiln_context ctx = KILN_CONTEXT_INIT, elsewhere = KILN_CONTEXT_INIT;
+	struct kiln_container c = {0};
+
+	TAP_CHECK(root != NULL && other != NULL);
+	ctx.root = root;
+	elsewhere.root = other;
+	dir = xasprintf("%s/c1", root);
+	ran = xasprintf("%s/poststop", other);
+	TAP_CHECK(mkdir(dir, 0700) == 0);
+	spec = xasprintf("{\"ociVersion\": \"1.3.0\", \"root\": {\"path\": \"r\"}, "
+			 "\"hooks\": {\"poststop\": [{\"path\": \"/bin/sh\", "
+			 "\"args\": [\"sh\", \"-c\", \"cat >%s\"]}]}}",
+			 ran);
+	write_file(dir, "config.json", spec, strlen(spec));
+	c.id = "c1";
+	c.dir = dir;
+	c.bundle = root;
+	c.created = "2026-12-07T18:00:00Z";
+	TAP_CHECK(kiln_container_save(&c, &err) == 0);
+
+	TAP_CHECK(kiln_container_state(&ctx, "c1", &out, &err) == 0);
+	TAP_CHECK(strstr(out, "\"stopped\"") != NULL);
+	TAP_CHECK(kiln_container_state(&elsewhere, "c1", &out, &err) < 0);
+	TAP_CHECK_STR(err->msg, "container \"c1\" does not exist");
+	kiln_error_free(&err);
+	TAP_CHECK(kiln_container_kill(&ctx, "c1", SIGTERM, false, &err) < 0);
+	TAP_CHECK_STR(err->msg, "container \"c1\" is not running");
+	kiln_error_free(&err);
+	TAP_CHECK(kiln_container_pause(&ctx, "c1", &err) < 0);
+	TAP_CHECK_STR(err->msg, "container \"c1\" is stopped, not running");
+	kiln_error_free(&err);
+	TAP_CHECK(kiln_container_resume(&ctx, "c1", &err) < 0);
+	TAP_CHECK_STR(err->msg, "container \"c1\" is stopped, not paused");
+	kiln_error_free(&err);
+	TAP_CHECK(kiln_container_delete(&elsewhere, "c1", false, &err) < 0);
+	TAP_CHECK_STR(err->msg, "container \"c1\" does not exist");
+	kiln_error_free(&err);
+	TAP_CHECK(kiln_container_delete(&elsewhere, "c1", true, &err) == 0 && err == NULL);
+	TAP_CHECK(access(dir, F_OK) == 0);
+
+	/* delete runs the poststop hooks and removes the state directory */
+	TAP_CHECK(kiln_container_delete(&ctx, "c1", false, &err) == 0 && err == NULL);
+	TAP_CHECK(access(dir, F_OK) < 0 && access(ran, F_OK) == 0);
+	TAP_CHECK(kiln_container_delete(&ctx, "c1", false, &err) < 0);
+	TAP_CHECK_STR(err->msg, "container \"c1\" does not exist");
+	return TAP_PASS;
+}
+
 TAP_MAIN({"signal names and numbers", test_signals}, {"VM size", test_vm_size},
 	 {"cgroup directories", test_cgroup_dir}, {"kiln.conf and the kernel check", test_conf},
 	 {"namespaces given by path", test_namespace_paths}, {"root.path forms", test_rootfs_path},
-	 {"failing poststart and poststop hooks warn, the rest run", test_hooks_failing})
+	 {"failing poststart and poststop hooks warn, the rest run", test_hooks_failing},
+	 {"operations on a stopped container, under their context's root", test_container_ops})

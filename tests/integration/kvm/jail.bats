@@ -1,7 +1,7 @@
 #!/usr/bin/env bats
 # `kiln jail` on its own: kiln-vmm jailed the way Firecracker's jailer jails
 # Firecracker, then configured and started over its API by hand, as people
-# who drive kiln-vmm themselves run it (runtime/jailcmd.c). One guest boot.
+# who drive kiln-vmm themselves run it (runtime/cli/jail.c). One guest boot.
 load ../helpers
 
 KILN=$BUILD/bin/kiln

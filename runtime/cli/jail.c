@@ -23,8 +23,8 @@
 
 #include "common/io.h"
 #include "common/util.h"
+#include "runtime/cli/cli.h"
 #include "runtime/jail.h"
-#include "runtime/runtime.h"
 
 #define DEFAULT_CHROOT_BASE "/srv/jailer"
 
@@ -196,7 +196,7 @@ static int join(const char *netns, const char *cgroup, kiln_error_t *err)
 	return 0;
 }
 
-int kiln_cmd_jail(int argc, char **argv, kiln_error_t *err)
+int kiln_cmd_jail(struct kiln_context *ctx, int argc, char **argv, kiln_error_t *err)
 {
 	struct jail_opts o;
 	cleanup_free char *exec_copy = NULL, *dir = NULL;
@@ -204,6 +204,7 @@ int kiln_cmd_jail(int argc, char **argv, kiln_error_t *err)
 	const char *what;
 	char **args;
 
+	(void)ctx;
 	if (parse_jail(argc, argv, &o, err) < 0)
 		return 1;
 	if (geteuid() != 0)
