@@ -5,10 +5,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include "common/io.h"
 #include "common/json.h"
 #include "common/util.h"
+#include "oci/oci.h"
 #include "proto/client.h"
+#include "runtime/network.h"
 #include "runtime/runtime.h"
 
 /* ---- state */
@@ -67,6 +72,61 @@ int kiln_container_kill(struct kiln_context *ctx, const char *id, int sig, bool 
 
 /* ---- delete */
 
+/* What a create killed before it recorded the container leaves: its
+ * supervisor (which recorded itself in supervisor.pid; kiln-vmm dies with
+ * it), the VM's taps, the cgroup and the state directory. No hooks: the
+ * container never existed for anyone. */
+static void clear_unrecorded(struct kiln_context *ctx, const char *id)
+{
+	struct kiln_container c = {.dir = xasprintf("%s/%s", ctx->root, id)};
+	cleanup_free char *pid_path = kiln_container_path(&c, "supervisor.pid");
+	cleanup_free char *net_path = kiln_container_path(&c, "network.json");
+	cleanup_free char *text = NULL;
+	cleanup_oci_config struct oci_config *cfg = NULL;
+	kiln_error_t e = NULL;
+	struct kiln_net net;
+	struct stat st;
+	size_t len;
+
+	if (stat(c.dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
+		free(c.dir);
+		return;
+	}
+	if (kiln_read_file(pid_path, 64, &text, &len, &e) == 0) {
+		int pid = 0;
+
+		if (sscanf(text, "%d %llu", &pid, &c.pid_start) == 2)
+			c.pid = pid;
+	}
+	kiln_error_free(&e);
+	/* its kiln-vmm, to wait for it too */
+	if (c.pid > 0 && kiln_pid_start(c.pid) == c.pid_start) {
+		cleanup_free char *children = xasprintf("/proc/%d/task/%d/children", c.pid, c.pid);
+		cleanup_free char *list = NULL;
+
+		if (kiln_read_file(children, 256, &list, &len, &e) == 0)
+			c.vmm_pid = atoi(list);
+		kiln_error_free(&e);
+		c.vmm_pid_start = kiln_pid_start(c.vmm_pid);
+	}
+	kiln_container_kill_vmm(&c);
+	if (kiln_net_load(net_path, &net, &e) == 0)
+		kiln_net_unwire(&net);
+	kiln_net_release(&net);
+	kiln_error_free(&e);
+	if (oci_config_load(c.dir, &cfg, &e) == 0 && cfg->linux_spec &&
+	    access("/sys/fs/cgroup/cgroup.controllers", F_OK) == 0) {
+		cleanup_free char *cgroup =
+		    kiln_cgroup_dir(cfg->linux_spec->cgroups_path, ctx->systemd_cgroup);
+
+		if (cgroup)
+			kiln_cgroup_remove(cgroup);
+	}
+	kiln_error_free(&e);
+	kiln_remove_tree(c.dir);
+	free(c.dir);
+}
+
 int kiln_container_delete(struct kiln_context *ctx, const char *id, bool force, kiln_error_t *err)
 {
 	struct kiln_container c;
@@ -76,6 +136,7 @@ int kiln_container_delete(struct kiln_context *ctx, const char *id, bool force, 
 		/* runc: deleting a missing container with --force is fine */
 		if (force && (*err)->status == ENOENT) {
 			kiln_error_free(err);
+			clear_unrecorded(ctx, id);
 			return 0;
 		}
 		return -1;

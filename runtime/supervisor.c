@@ -492,6 +492,15 @@ int kiln_supervise(const char *dir, kiln_error_t *err)
 	int code;
 
 	s.dir = dir;
+	/* for a delete --force after a create killed before it recorded us */
+	{
+		cleanup_free char *pid_path = xasprintf("%s/supervisor.pid", dir);
+		cleanup_free char *pid_text =
+		    xasprintf("%d %llu\n", (int)getpid(), kiln_pid_start(getpid()));
+
+		if (kiln_write_file_atomic(pid_path, pid_text, strlen(pid_text), 0600, err) < 0)
+			return 1;
+	}
 	path = xasprintf("%s/container.json", s.dir);
 	if (kiln_supervise_config_load(path, &s.cfg, err) < 0) {
 		kiln_error_wrap(err, "%s", path);

@@ -514,7 +514,7 @@ SH
 # uid_map/gid_map as the kernel prints them, one blank between fields.
 MAPS='for f in /proc/self/uid_map /proc/self/gid_map; do sed "s/^ *//; s/  */ /g" $f; done'
 
-@test "the supervisor and kiln-vmm killed: the VM goes with its supervisor; a lost VM is one line and 255" {
+@test "the supervisor, kiln-vmm or kiln create killed: nothing left after delete; a lost VM is one line and 255" {
 	local b=$BATS_TEST_TMPDIR/b out=$BATS_TEST_TMPDIR/out sup vmm
 	bundle "$b" '["sh", "-c", "echo up; exec sleep 1000"]'
 	# kill -9 of the supervisor: its kiln-vmm dies with it, the container
@@ -526,6 +526,15 @@ MAPS='for f in /proc/self/uid_map /proc/self/gid_map; do sed "s/^ *//; s/  */ /g
 	wait_until 60 status_is k1 stopped
 	wait_until 60 sh -c "! kill -0 $vmm 2>/dev/null"
 	"${K[@]}" delete k1
+	assert_clean
+	# kill -9 of kiln create while the guest boots: delete --force clears
+	# what it left (the supervisor it started, its VM, the state)
+	"${K[@]}" create --bundle "$b" k3 >"$out" 2>&1 &
+	local creator=$!
+	wait_until 120 test -S "$ROOT/k3/vm/vsock.sock"
+	kill -KILL "$creator"
+	wait "$creator" || true
+	"${K[@]}" delete --force k3
 	assert_clean
 	# kill -9 of kiln-vmm: the supervisor says so in one line and exits 255
 	"${K[@]}" run --bundle "$b" k2 >"$out" 2>&1 &
