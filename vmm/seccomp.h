@@ -37,7 +37,7 @@ void vmm_seccomp_release(struct vmm_seccomp *s);
 int vmm_seccomp_load(const struct sock_fprog *prog, kiln_error_t *err);
 
 /* A thread's install point: loads kind's filter from s on the calling
- * thread; nothing when s is NULL (--no-seccomp, container mode, tests). */
+ * thread; nothing when s is NULL (--no-seccomp, tests). */
 int vmm_seccomp_install(const struct vmm_seccomp *s, enum vmm_seccomp_kind kind, kiln_error_t *err);
 
 #endif
