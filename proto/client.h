@@ -1,9 +1,9 @@
 /* The host side of the agent protocol: reaching the agent through
  * kiln-vmm's hybrid vsock, calling methods, and relaying a process's stdio
  * between host fds and the guest's stream connections until its exit status
- * is in. Shared by kiln (runtime/: its verbs and the container's supervisor) and the
- * test client, so there is one implementation of "output first, then the
- * exit status". */
+ * is in. Shared by kiln (runtime/: its verbs and the container's
+ * supervisor) and the test client, so there is one implementation of
+ * "output first, then the exit status". */
 #ifndef KILN_PROTO_CLIENT_H
 #define KILN_PROTO_CLIENT_H
 
