@@ -115,7 +115,7 @@ show_runtime_state() {
 # the process started), then both-tty if stdin and stdout are terminals,
 # and exits 4.
 # shellcheck disable=SC2016
-TTY_PROBE='tty; i=0; until s=$(stty size 2>/dev/null) && [ "${s%% *}" != 0 ]; do i=$((i+1)); [ $i -lt 100 ] || break; sleep 0.1; done; echo "$s"; [ -t 0 ] && [ -t 1 ] && echo both-tty; exit 4'
+TTY_PROBE='tty; i=0; until s=$(stty size 2>/dev/null) && [ -n "$s" ] && [ "${s%% *}" != 0 ]; do i=$((i+1)); [ $i -lt 100 ] || break; sleep 0.1; done; echo "$s"; [ -t 0 ] && [ -t 1 ] && echo both-tty; exit 4'
 
 # assert_tty_probe CMD...: runs CMD (a client running TTY_PROBE with -t) on
 # a 31x97 terminal of its own, made by script(1), and checks its output.
