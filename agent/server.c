@@ -1,5 +1,6 @@
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
@@ -772,6 +773,29 @@ void agent_server_release(struct agent_server *s)
 	agent_loop_release(&s->loop);
 }
 
+/* Waits up to ms in all until every connection's peer has closed. */
+static void wait_hangups(struct agent_conn *conns, int ms)
+{
+	long long deadline = kiln_now_ms() + ms;
+
+	for (struct agent_conn *c = conns; c != NULL; c = c->next) {
+		char buf[256];
+
+		kiln_set_nonblock(c->w.fd, true);
+		for (;;) {
+			struct pollfd p = {.fd = c->w.fd, .events = POLLIN};
+			long long left = deadline - kiln_now_ms();
+			ssize_t n;
+
+			if (left <= 0 || poll(&p, 1, (int)left) <= 0)
+				return;
+			n = read(c->w.fd, buf, sizeof(buf));
+			if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
+				break;
+		}
+	}
+}
+
 int agent_server_run(struct agent_server *s, kiln_error_t *err)
 {
 	while (!s->shutdown_requested) {
@@ -791,6 +815,11 @@ int agent_server_run(struct agent_server *s, kiln_error_t *err)
 			kiln_set_nonblock(c->w.fd, false);
 			kiln_write_all(c->w.fd, c->out + c->out_off, c->out_len - c->out_off);
 		}
+		shutdown(c->w.fd, SHUT_WR);
 	}
+	/* Written is not received: the reply sits in the guest's vsock queue
+	 * until the VMM takes it, and a reset drops what it has not taken.
+	 * So wait for the host to hang up after reading it (bounded again). */
+	wait_hangups(s->conns, 1000);
 	return 0;
 }
