@@ -417,7 +417,9 @@ frame() {
 
 @test "agent: shutdown resets the VM and kiln-vmm exits 0" {
 	run actl shutdown
-	[ "$status" -eq 0 ]
+	echo "agentctl shutdown: $status: $output"
+	[ "$status" -eq 0 ] || { wait_until 30 test -e "$BATS_FILE_TMPDIR/vmm.status" &&
+		echo "kiln-vmm's status: $(cat "$BATS_FILE_TMPDIR/vmm.status")"; false; }
 	wait_until 120 test -e "$BATS_FILE_TMPDIR/vmm.status"
 	[ "$(cat "$BATS_FILE_TMPDIR/vmm.status")" = 0 ]
 	[ ! -e "$UDS" ]
