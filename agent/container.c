@@ -583,6 +583,11 @@ int agent_container_create(const struct agent_runtime *rt, struct agent_ctr *c,
 
 	if (agent_disk_find(rt->sysblock, params->rootfs.drive_id, &dev, err) < 0)
 		return -1;
+	/* in the agent's namespace, which the container's copies: its bind
+	 * mounts find their sources there, and pivot_root leaves it the
+	 * binds alone, not the rest of the share */
+	if (params->volumes.tag != NULL && agent_volumes_mount(&params->volumes, err) < 0)
+		return -1;
 	/* The container's processes (exec's too) get the filter; c owns it. */
 	if (spec->seccomp != NULL && agent_seccomp_build(spec->seccomp, &c->seccomp, err) < 0)
 		return -1;

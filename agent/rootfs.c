@@ -4,6 +4,7 @@
 #include <linux/openat2.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
@@ -157,6 +158,32 @@ static int mount_on_fd(const char *source, int fd, const char *type, unsigned lo
 
 	snprintf(target, sizeof(target), "/proc/self/fd/%d", fd);
 	return mount(source, target, type, flags, data);
+}
+
+#define FUSE_SUPER_MAGIC 0x65735546 /* virtio-fs is FUSE's */
+
+int agent_volumes_mount(const struct proto_volumes *v, kiln_error_t *err)
+{
+	cleanup_free char *path = xstrdup(v->path);
+	struct statfs sf;
+
+	/* mkdir -p; the path has no "." or ".." (proto/proto.c) */
+	for (char *s = strchr(path + 1, '/');; s = strchr(s + 1, '/')) {
+		if (s)
+			*s = '\0';
+		if (mkdir(path, 0700) < 0 && errno != EEXIST)
+			return kiln_error_make(err, errno, "volumes: mkdir %s", path);
+		if (s == NULL)
+			break;
+		*s = '/';
+	}
+	if (statfs(v->path, &sf) == 0 && sf.f_type == FUSE_SUPER_MAGIC)
+		return 0;
+	if (mount(v->tag, v->path, "virtiofs", MS_NOSUID | MS_NODEV, NULL) < 0)
+		return kiln_error_make(err, errno, "volumes: mount virtio-fs tag \"%s\" on %s%s",
+				       v->tag, v->path,
+				       errno == ENODEV ? " (no virtiofs in the guest kernel)" : "");
+	return 0;
 }
 
 int agent_rootfs_mount(const char *dir, const char *dev, const struct proto_rootfs *r,

@@ -22,6 +22,11 @@ int agent_disk_find(const char *sysblock, const char *serial, char **dev, kiln_e
  * when as_file). Returns an O_PATH fd. */
 int agent_path_in_root(int rootfd, const char *dest, bool as_file, kiln_error_t *err);
 
+/* Mounts the VM's virtio-fs device v->tag at v->path (made if missing),
+ * nosuid and nodev, in the caller's mount namespace; one already there is
+ * kept. Containers bind-mount paths under it (their volumes). */
+int agent_volumes_mount(const struct proto_volumes *v, kiln_error_t *err);
+
 /* Mounts dev (the disk) as dir/rootfs, with an overlay when asked, and
  * returns the rootfs path (allocated). In the caller's mount namespace. */
 int agent_rootfs_mount(const char *dir, const char *dev, const struct proto_rootfs *r,

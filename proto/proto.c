@@ -253,6 +253,13 @@ char *proto_request_create(uint64_t id, const struct proto_create_params *p, siz
 		kiln_json_gen_key(gen, "network");
 		proto_network_emit(gen, &p->network);
 	}
+	if (p->volumes.tag != NULL) {
+		kiln_json_gen_key(gen, "volumes");
+		kiln_json_gen_map_open(gen);
+		gen_kv_string(gen, "tag", p->volumes.tag);
+		gen_kv_string(gen, "path", p->volumes.path);
+		kiln_json_gen_map_close(gen);
+	}
 	gen_stdio(gen, &p->stdio);
 	request_end(gen);
 	return gen_done(gen, len, err);
@@ -405,6 +412,42 @@ static bool fstype_valid(const char *s)
 	return true;
 }
 
+/* An absolute path without "." or ".." components. */
+static bool guest_path_valid(const char *s)
+{
+	if (s[0] != '/' || strlen(s) > 255)
+		return false;
+	for (const char *c = s; *c; c++) {
+		if (c[0] == '/' && c[1] == '.' &&
+		    (c[2] == '/' || c[2] == '\0' || (c[2] == '.' && (c[3] == '/' || c[3] == '\0'))))
+			return false;
+	}
+	return !streq(s, "/");
+}
+
+static int parse_volumes(const kiln_json_t *params, struct proto_volumes *v, kiln_error_t *err)
+{
+	const kiln_json_t *node;
+
+	if (get_object(params, "params", "volumes", false, &node, err) < 0)
+		return -1;
+	if (node == NULL)
+		return 0;
+	if (get_string(node, "params.volumes", "tag", true, &v->tag, err) < 0 ||
+	    get_string(node, "params.volumes", "path", true, &v->path, err) < 0)
+		return -1;
+	if (v->tag[0] == '\0' || strlen(v->tag) > PROTO_MAX_FS_TAG)
+		return kiln_error_make(
+		    err, 0, "params.volumes.tag: invalid tag \"%s\" (want 1 to %d bytes)", v->tag,
+		    PROTO_MAX_FS_TAG);
+	if (!guest_path_valid(v->path))
+		return kiln_error_make(err, 0,
+				       "params.volumes.path: invalid \"%s\" (want an absolute "
+				       "path other than /, without . or ..)",
+				       v->path);
+	return 0;
+}
+
 static int parse_create(const kiln_json_t *params, struct proto_create_params *p, kiln_error_t *err)
 {
 	const kiln_json_t *rootfs, *network;
@@ -432,6 +475,8 @@ static int parse_create(const kiln_json_t *params, struct proto_create_params *p
 	    get_object(params, "params", "network", false, &network, err) < 0)
 		return -1;
 	if (network != NULL && proto_network_parse(network, "params.network", &p->network, err) < 0)
+		return -1;
+	if (parse_volumes(params, &p->volumes, err) < 0)
 		return -1;
 	return parse_stdio(params, &p->stdio, err);
 }

@@ -163,6 +163,15 @@ int proto_network_parse(const kiln_json_t *node, const char *where, struct proto
 int proto_net_prefix_parse(const char *s, struct proto_net_prefix *p);
 void proto_net_prefix_format(const struct proto_net_prefix *p, char *out);
 
+/* create's "volumes": a virtio-fs device of the VM, by its tag, for the
+ * agent to mount at path before the container's mounts, whose bind
+ * mounts name paths under it (docs/agent-protocol.md). */
+#define PROTO_MAX_FS_TAG 36 /* virtio 1.2 §5.11.4: the tag's 36 bytes */
+struct proto_volumes {
+	const char *tag;  /* NULL: none */
+	const char *path; /* absolute guest path */
+};
+
 /* Typed params. Strings and JSON nodes are borrowed from the request's
  * document. An exec_id of "" names the container's init process. */
 struct proto_create_params {
@@ -171,6 +180,7 @@ struct proto_create_params {
 	struct proto_rootfs rootfs;
 	struct proto_stdio stdio;
 	struct proto_network network; /* owned by the request; none: 0 interfaces */
+	struct proto_volumes volumes;
 };
 
 struct proto_exec_params {

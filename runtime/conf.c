@@ -118,9 +118,19 @@ static int parse_conf(const char *path, struct kiln_conf *c, kiln_error_t *err)
 			flag = &c->jail;
 		else if (streq(key, "jail_uid_base"))
 			num = &c->jail_uid_base;
+		else if (streq(key, "virtiofsd"))
+			str = &c->virtiofsd;
+		else if (streq(key, "volume_cache"))
+			str = &c->volume_cache;
 		else
 			return kiln_error_make(err, 0, "%s:%u: unknown key \"%s\"", path, line,
 					       key);
+		if (str == &c->volume_cache && !kiln_volume_cache_valid(val))
+			return kiln_error_make(
+			    err, 0,
+			    "%s:%u: volume_cache: expected none, auto or always, "
+			    "got \"%s\"",
+			    path, line, val);
 		if (str) {
 			free(*str);
 			*str = xstrdup(val);
@@ -266,11 +276,16 @@ static int read_record(const char *initramfs, char **version, char **kernel, kil
 	return 0;
 }
 
+const char *kiln_conf_path(void)
+{
+	return getenv("KILN_CONF") ? getenv("KILN_CONF") : KILN_CONF_PATH;
+}
+
 int kiln_conf_read(struct kiln_conf *c, const char **path, kiln_error_t *err)
 {
 	cleanup_free char *bin = exe_dir();
 
-	*path = getenv("KILN_CONF") ? getenv("KILN_CONF") : KILN_CONF_PATH;
+	*path = kiln_conf_path();
 	*c = (struct kiln_conf){.vcpus = 1,
 				.memory_mib = 256,
 				.min_memory_mib = KILN_GUEST_MIB_FLOOR_BZIMAGE,
@@ -282,6 +297,10 @@ int kiln_conf_read(struct kiln_conf *c, const char **path, kiln_error_t *err)
 		return -1;
 	if (c->vmm == NULL)
 		c->vmm = xasprintf("%s/kiln-vmm", bin);
+	if (c->virtiofsd == NULL)
+		c->virtiofsd = xstrdup(KILN_VIRTIOFSD);
+	if (c->volume_cache == NULL)
+		c->volume_cache = xstrdup("none");
 	if (c->initramfs == NULL) {
 		/* the build tree (build/bin -> build/guest), then an install
 		 * (PREFIX/bin -> PREFIX/share/kiln) */
@@ -301,6 +320,21 @@ int kiln_conf_check_vmm(const struct kiln_conf *c, const char *path, kiln_error_
 {
 	if (access(c->vmm, X_OK) < 0)
 		return kiln_error_make(err, errno, "kiln-vmm %s (set vmm in %s)", c->vmm, path);
+	return 0;
+}
+
+bool kiln_volume_cache_valid(const char *mode)
+{
+	return streq(mode, "none") || streq(mode, "auto") || streq(mode, "always");
+}
+
+int kiln_conf_check_virtiofsd(const struct kiln_conf *c, const char *path, kiln_error_t *err)
+{
+	if (access(c->virtiofsd, X_OK) < 0)
+		return kiln_error_make(err, errno,
+				       "virtiofsd %s, needed for the spec's host bind mounts "
+				       "(install qemu-system-common, or set virtiofsd in %s)",
+				       c->virtiofsd, path);
 	return 0;
 }
 
@@ -357,6 +391,8 @@ int kiln_conf_load(struct kiln_conf *c, kiln_error_t *err)
 void kiln_conf_release(struct kiln_conf *c)
 {
 	free(c->vmm);
+	free(c->virtiofsd);
+	free(c->volume_cache);
 	free(c->kernel);
 	free(c->initramfs);
 	free(c->kernel_version);

@@ -27,6 +27,7 @@
 #include "proto/client.h"
 #include "runtime/network.h"
 #include "runtime/runtime.h"
+#include "runtime/volumes.h"
 
 #define READY_FD	   3
 #define SUPERVISOR_STOP_MS 10000
@@ -50,7 +51,7 @@ static void gen_kv(kiln_json_gen_t *g, const char *key, const char *value)
 }
 
 static int write_vm_json(const struct kiln_container *c, unsigned vcpus, unsigned mib,
-			 bool readonly, const struct kiln_net *net, kiln_error_t *err)
+			 bool readonly, const struct kiln_net *net, bool volumes, kiln_error_t *err)
 {
 	cleanup_free char *path = kiln_container_path(c, KILN_VM_DIR "/vm.json");
 	cleanup_free char *out = NULL;
@@ -59,7 +60,8 @@ static int write_vm_json(const struct kiln_container *c, unsigned vcpus, unsigne
 	const struct kiln_vm_files files = {.kernel = KILN_VM_KERNEL,
 					    .initrd = KILN_VM_INITRD,
 					    .drive = "rootfs.img",
-					    .vsock_uds = "vsock.sock"};
+					    .vsock_uds = "vsock.sock",
+					    .fs_socket = volumes ? KILN_VM_FS_SOCK : NULL};
 	size_t len;
 
 	if (kiln_vm_json(vcpus, mib, &files, readonly, net, &out, &len, err) < 0)
@@ -69,7 +71,7 @@ static int write_vm_json(const struct kiln_container *c, unsigned vcpus, unsigne
 
 static int write_container_json(const struct kiln_container *c, const struct kiln_conf *conf,
 				bool readonly, bool terminal, const struct kiln_net *net,
-				kiln_error_t *err)
+				const struct kiln_volumes *vols, kiln_error_t *err)
 {
 	cleanup_json_gen kiln_json_gen_t *g = kiln_json_gen_new(true);
 	cleanup_free char *path = kiln_container_path(c, "container.json");
@@ -100,6 +102,18 @@ static int write_container_json(const struct kiln_container *c, const struct kil
 	if (net->n_links > 0) {
 		kiln_json_gen_key(g, "network");
 		proto_network_emit(g, &net->guest);
+	}
+	if (vols->n > 0) {
+		cleanup_free char *share = kiln_container_path(c, KILN_VOLUMES_DIR);
+
+		kiln_json_gen_key(g, "volumes");
+		kiln_json_gen_map_open(g);
+		gen_kv(g, "virtiofsd", conf->virtiofsd);
+		gen_kv(g, "cache", conf->volume_cache);
+		gen_kv(g, "share", share);
+		kiln_json_gen_key(g, "sources");
+		kiln_volumes_emit(g, vols);
+		kiln_json_gen_map_close(g);
 	}
 	kiln_json_gen_map_close(g);
 	return write_json(path, g, err);
@@ -379,7 +393,7 @@ static int do_create(struct kiln_context *ctx, const struct kiln_create_opts *o,
 	cleanup_free char *img = NULL;
 	cleanup_free char *guest_spec = NULL;
 	cleanup_free char *guest_path = NULL;
-	struct kiln_injections inj = {0};
+	struct kiln_volumes vols = {0};
 	struct kiln_net net = {0};
 	const struct oci_namespace *netns;
 	size_t guest_len = 0;
@@ -413,8 +427,13 @@ static int do_create(struct kiln_context *ctx, const struct kiln_create_opts *o,
 	if (kiln_kvm_check_bootable(conf->pvm_guest_kernel,
 				    "set pvm_guest_kernel = true in " KILN_CONF_PATH, err) < 0)
 		return -1;
-	if (kiln_guest_spec(cfg, bundle, &guest_spec, &guest_len, &inj, err) < 0)
+	if (kiln_guest_spec(cfg, bundle, &guest_spec, &guest_len, &vols, err) < 0)
 		return -1;
+	/* checked before anything is made: nothing to undo */
+	if (vols.n > 0 && kiln_conf_check_virtiofsd(conf, kiln_conf_path(), err) < 0) {
+		kiln_volumes_release(&vols);
+		return -1;
+	}
 	c.id = xstrdup(o->id);
 	c.dir = xasprintf("%s/%s", ctx->root, o->id);
 	c.bundle = xstrdup(bundle);
@@ -452,6 +471,12 @@ static int do_create(struct kiln_context *ctx, const struct kiln_create_opts *o,
 			goto out;
 		}
 	}
+	if (vols.n > 0) {
+		cleanup_free char *share = kiln_container_path(&c, KILN_VOLUMES_DIR);
+
+		if (kiln_volumes_make_share(share, &vols, err) < 0)
+			goto out;
+	}
 	if (netns->path && netns->path[0]) {
 		cleanup_free char *path = kiln_container_path(&c, "network.json");
 
@@ -466,10 +491,9 @@ static int do_create(struct kiln_context *ctx, const struct kiln_create_opts *o,
 	if (kiln_write_file_atomic(spec_path, cfg->raw, cfg->raw_len, 0600, err) < 0 ||
 	    kiln_write_file_atomic(guest_path, guest_spec, guest_len, 0600, err) < 0 ||
 	    kiln_image_build(c.rootfs, img, conf->rootfs_free_mib, err) < 0 ||
-	    kiln_inject_files(img, &inj, err) < 0 ||
-	    write_vm_json(&c, vcpus, mib, cfg->root.readonly, &net, err) < 0 ||
-	    write_container_json(&c, conf, cfg->root.readonly, cfg->process->terminal, &net, err) <
-		0 ||
+	    write_vm_json(&c, vcpus, mib, cfg->root.readonly, &net, vols.n > 0, err) < 0 ||
+	    write_container_json(&c, conf, cfg->root.readonly, cfg->process->terminal, &net, &vols,
+				 err) < 0 ||
 	    check_interrupted(err) < 0)
 		goto out;
 	/* cgroup v2 only; elsewhere the supervisor stays in kiln's cgroup */
@@ -546,7 +570,7 @@ out:
 			kiln_remove_tree(c.dir);
 	}
 	kiln_net_release(&net);
-	kiln_injections_release(&inj);
+	kiln_volumes_release(&vols);
 	kiln_container_release(&c);
 	return r;
 }

@@ -1,9 +1,13 @@
 /* The spec the guest agent gets. A bind mount names a host path, which does
- * not exist in the VM: podman and containerd bind-mount small host files
- * (/etc/hosts, /etc/resolv.conf, /etc/hostname, /run/.containerenv) and a
- * host directory for /dev/shm. Files are copied into the container's disk
- * instead (debugfs, before boot), /dev/shm becomes a tmpfs, and any other
- * host directory is refused: kiln has no shared filesystem yet.
+ * not exist in the VM: each host directory or file a bind mount names
+ * becomes a volume (runtime/volumes.h), shared by virtio-fs, and the mount
+ * a bind mount of its entry in the guest's share, KILN_GUEST_VOLUMES/<N>,
+ * with the spec's options (ro, nosuid, nodev, noexec, rbind, propagation).
+ * Podman and containerd bind-mount small host files (/etc/hosts,
+ * /etc/resolv.conf, /etc/hostname, /run/.containerenv) that they rewrite
+ * while the container runs: a shared file follows them. The one exception
+ * is /dev/shm, which a VM cannot share with the host's (its memory is the
+ * guest's): it becomes a tmpfs.
  *
  * A namespace given by path is another container's (a pod's sandbox, a
  * podman pod's infra container), and that container is in another VM.
@@ -34,6 +38,7 @@
 #include "oci/oci.h"
 #include "proto/proto.h"
 #include "runtime/runtime.h"
+#include "runtime/volumes.h"
 
 static bool is_bind(const struct oci_mount *m)
 {
@@ -64,32 +69,61 @@ static void gen_shm(kiln_json_gen_t *g)
 	kiln_json_gen_map_close(g);
 }
 
-/* One mount: kept as given, replaced, or turned into a file to copy. */
+static bool has_option(const struct oci_mount *m, const char *opt)
+{
+	for (size_t i = 0; i < m->options.n; i++)
+		if (streq(m->options.v[i], opt))
+			return true;
+	return false;
+}
+
+/* The mount node with its source replaced. */
+static int gen_with_source(kiln_json_gen_t *g, const kiln_json_t *node, const char *source,
+			   kiln_error_t *err)
+{
+	kiln_json_gen_map_open(g);
+	for (size_t k = 0; k < kiln_json_object_len(node); k++) {
+		const char *key = kiln_json_object_key(node, k);
+
+		if (streq(key, "source"))
+			continue;
+		kiln_json_gen_key(g, key);
+		if (proto_json_emit(g, kiln_json_object_value(node, k), err) < 0)
+			return -1;
+	}
+	kiln_json_gen_key(g, "source");
+	kiln_json_gen_string(g, source);
+	kiln_json_gen_map_close(g);
+	return 0;
+}
+
+/* One mount: kept as given, or a bind of a host path made a volume. */
 static int gen_mount(kiln_json_gen_t *g, const kiln_json_t *node, const struct oci_mount *m,
-		     size_t i, const char *bundle, struct kiln_injections *inj, kiln_error_t *err)
+		     size_t i, const char *bundle, struct kiln_volumes *vols, kiln_error_t *err)
 {
 	cleanup_free char *src = NULL;
+	cleanup_free char *guest = NULL;
 	struct stat st;
+	size_t n;
 
 	if (!is_bind(m) || m->source == NULL)
 		return proto_json_emit(g, node, err);
 	src = m->source[0] == '/' ? xstrdup(m->source) : xasprintf("%s/%s", bundle, m->source);
 	if (stat(src, &st) < 0)
 		return kiln_error_make(err, errno, "mounts[%zu].source %s", i, src);
-	if (S_ISREG(st.st_mode)) {
-		inj->items = xrealloc(inj->items, (inj->n + 1) * sizeof(*inj->items));
-		inj->items[inj->n++] =
-		    (struct kiln_injection){.src = TAKE_PTR(src), .dst = xstrdup(m->destination)};
-		return 0;
-	}
 	if (S_ISDIR(st.st_mode) && streq(m->destination, "/dev/shm")) {
 		gen_shm(g);
 		return 0;
 	}
-	return kiln_error_make(err, 0,
-			       "mounts[%zu]: bind mount of host %s %s into %s: not supported (a "
-			       "microVM has no shared filesystem yet)",
-			       i, S_ISDIR(st.st_mode) ? "directory" : "file", src, m->destination);
+	if (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode))
+		return kiln_error_make(err, 0,
+				       "mounts[%zu]: bind mount of host %s into %s: only "
+				       "directories and regular files can be shared with the VM",
+				       i, src, m->destination);
+	n = kiln_volumes_add(vols, TAKE_PTR(src), S_ISDIR(st.st_mode), has_option(m, "ro"),
+			     has_option(m, "rbind"));
+	guest = xasprintf(KILN_GUEST_VOLUMES "/%zu", n);
+	return gen_with_source(g, node, guest, err);
 }
 
 /* The hostname of the UTS namespace open at fd, read by a child that joins
@@ -193,7 +227,7 @@ static int gen_linux(kiln_json_gen_t *g, const kiln_json_t *node, const struct o
 }
 
 int kiln_guest_spec(const struct oci_config *cfg, const char *bundle, char **out, size_t *len,
-		    struct kiln_injections *inj, kiln_error_t *err)
+		    struct kiln_volumes *vols, kiln_error_t *err)
 {
 	cleanup_json kiln_json_t *doc = NULL;
 	cleanup_json_gen kiln_json_gen_t *g = kiln_json_gen_new(true);
@@ -201,7 +235,7 @@ int kiln_guest_spec(const struct oci_config *cfg, const char *bundle, char **out
 	const kiln_json_t *mounts = NULL;
 	int r = -1;
 
-	*inj = (struct kiln_injections){0};
+	*vols = (struct kiln_volumes){0};
 	for (size_t i = 0; cfg->linux_spec && i < cfg->linux_spec->n_namespaces; i++) {
 		const struct oci_namespace *ns = &cfg->linux_spec->namespaces[i];
 
@@ -231,7 +265,7 @@ int kiln_guest_spec(const struct oci_config *cfg, const char *bundle, char **out
 		kiln_json_gen_array_open(g);
 		for (size_t i = 0; i < kiln_json_array_len(mounts) && i < cfg->n_mounts; i++)
 			if (gen_mount(g, kiln_json_array_get(mounts, i), &cfg->mounts[i], i, bundle,
-				      inj, err) < 0)
+				      vols, err) < 0)
 				goto out;
 		kiln_json_gen_array_close(g);
 	}
@@ -243,6 +277,6 @@ int kiln_guest_spec(const struct oci_config *cfg, const char *bundle, char **out
 	r = kiln_json_gen_finish(g, out, len, err);
 out:
 	if (r < 0)
-		kiln_injections_release(inj);
+		kiln_volumes_release(vols);
 	return r;
 }

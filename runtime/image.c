@@ -1,6 +1,6 @@
 /* The container's disk: an ext4 image of the bundle's rootfs (mkfs.ext4
- * -d), sized from the tree with room to spare, and the host files the spec
- * bind-mounts copied into it (debugfs, before boot; runtime/guestspec.c). */
+ * -d), sized from the tree with room to spare. The host files the spec
+ * bind-mounts are not copied in: they are volumes (runtime/volumes.h). */
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -90,69 +90,6 @@ int kiln_image_build(const char *rootfs, const char *img, unsigned free_mib, kil
 
 		if (kiln_run_tool(argv, err) < 0)
 			return kiln_error_wrap(err, "building the rootfs image");
-	}
-	return 0;
-}
-
-void kiln_injections_release(struct kiln_injections *inj)
-{
-	for (size_t i = 0; i < inj->n; i++) {
-		free(inj->items[i].src);
-		free(inj->items[i].dst);
-	}
-	free(inj->items);
-	*inj = (struct kiln_injections){0};
-}
-
-/* debugfs quotes: a path with a double quote or a newline cannot be said. */
-static int check_path(const char *p, kiln_error_t *err)
-{
-	if (strpbrk(p, "\"\n") != NULL)
-		return kiln_error_make(err, 0, "cannot copy %s into the container's disk", p);
-	return 0;
-}
-
-int kiln_inject_files(const char *img, const struct kiln_injections *inj, kiln_error_t *err)
-{
-	cleanup_free char *script = NULL;
-	cleanup_free char *cmds = NULL;
-	size_t len = 0;
-
-	if (inj->n == 0)
-		return 0;
-	cmds = xstrdup("");
-	for (size_t i = 0; i < inj->n; i++) {
-		cleanup_free char *dir = xstrdup(inj->items[i].dst);
-		char *next;
-
-		if (check_path(inj->items[i].src, err) < 0 ||
-		    check_path(inj->items[i].dst, err) < 0)
-			return -1;
-		/* every parent, then the file replaced (debugfs write does not
-		 * overwrite) */
-		for (char *s = strchr(dir + 1, '/'); s; s = strchr(s + 1, '/')) {
-			*s = '\0';
-			next = xasprintf("%smkdir \"%s\"\n", cmds, dir);
-			free(cmds);
-			cmds = next;
-			*s = '/';
-		}
-		next = xasprintf("%srm \"%s\"\nwrite \"%s\" \"%s\"\n", cmds, inj->items[i].dst,
-				 inj->items[i].src, inj->items[i].dst);
-		free(cmds);
-		cmds = next;
-	}
-	script = xasprintf("%s.debugfs", img);
-	len = strlen(cmds);
-	if (kiln_write_file_atomic(script, cmds, len, 0600, err) < 0)
-		return -1;
-	{
-		char *const argv[] = {"debugfs", "-w", "-f", script, (char *)img, NULL};
-		int r = kiln_run_tool(argv, err);
-
-		unlink(script);
-		if (r < 0)
-			return kiln_error_wrap(err, "copying bind-mounted files into the disk");
 	}
 	return 0;
 }

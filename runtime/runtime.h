@@ -38,18 +38,28 @@ struct kiln_conf {
 	bool pvm_guest_kernel;	  /* kernel is a PVM guest: boot it on kvm_pvm */
 	bool jail;		  /* kiln-vmm runs jailed (runtime/jail.h) */
 	unsigned jail_uid_base;	  /* its uid and gid: this + its pid */
+	char *virtiofsd;	  /* the volumes' daemon (KILN_VIRTIOFSD) */
+	char *volume_cache;	  /* its cache= mode: none (default), auto, always */
 };
+
+#define KILN_VIRTIOFSD "/usr/lib/qemu/virtiofsd"
 
 /* Above systemd's container uid range (524288-1879048191); kiln-vmm's uid
  * is the base plus its pid (at most 2^22), unique while it runs. */
 #define KILN_JAIL_UID_BASE     1879048192u
 #define KILN_JAIL_UID_BASE_MAX (4294967294ul - (1ul << 22))
 
+/* KILN_CONF, else KILN_CONF_PATH. */
+const char *kiln_conf_path(void);
 /* Reads kiln.conf (its path in *path) and fills in the defaults; checks
  * nothing on disk. */
 int kiln_conf_read(struct kiln_conf *c, const char **path, kiln_error_t *err);
 /* kiln-vmm is there and executable. */
 int kiln_conf_check_vmm(const struct kiln_conf *c, const char *path, kiln_error_t *err);
+/* virtiofsd is there and executable (only needed with host bind mounts). */
+int kiln_conf_check_virtiofsd(const struct kiln_conf *c, const char *path, kiln_error_t *err);
+/* A cache mode virtiofsd takes. */
+bool kiln_volume_cache_valid(const char *mode);
 /* The guest image is there, the kernel is known and readable, and the image
  * was built for it; fills kernel (from the image's record) and
  * kernel_version. */
@@ -89,6 +99,7 @@ struct kiln_vm_files {
 	const char *initrd;
 	const char *drive; /* NULL: none */
 	const char *vsock_uds;
+	const char *fs_socket; /* NULL: no volumes */
 };
 int kiln_vm_json(unsigned vcpus, unsigned mib, const struct kiln_vm_files *files, bool readonly,
 		 const struct kiln_net *net, char **out, size_t *len, kiln_error_t *err);
@@ -191,22 +202,12 @@ int kiln_cgroup_write(const char *dir, const char *file, const char *value, kiln
 /* An ext4 image of rootfs with free_mib to spare. */
 int kiln_image_build(const char *rootfs, const char *img, unsigned free_mib, kiln_error_t *err);
 
-/* ---- The guest's copy of the spec: host bind mounts of files become
- * files copied into the container's disk. */
-struct kiln_injection {
-	char *src; /* host file */
-	char *dst; /* path in the container */
-};
-
-struct kiln_injections {
-	struct kiln_injection *items;
-	size_t n;
-};
-
+/* ---- The guest's copy of the spec: host bind mounts become volumes
+ * (runtime/volumes.h), *vols each one's host side, in the order of their
+ * guest paths KILN_GUEST_VOLUMES/<N>. */
+struct kiln_volumes;
 int kiln_guest_spec(const struct oci_config *cfg, const char *bundle, char **out, size_t *len,
-		    struct kiln_injections *inj, kiln_error_t *err);
-int kiln_inject_files(const char *img, const struct kiln_injections *inj, kiln_error_t *err);
-void kiln_injections_release(struct kiln_injections *inj);
+		    struct kiln_volumes *vols, kiln_error_t *err);
 /* Runs argv (PATH searched), its output kept for the error message. */
 int kiln_run_tool(char *const argv[], kiln_error_t *err);
 

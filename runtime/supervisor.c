@@ -50,7 +50,7 @@ int kiln_supervise_config_load(const char *path, struct kiln_supervise_config *c
 {
 	cleanup_json kiln_json_t *doc = NULL;
 	cleanup_free char *text = NULL;
-	const kiln_json_t *net = NULL;
+	const kiln_json_t *net = NULL, *vols = NULL, *sources = NULL;
 	uint32_t n;
 	size_t len;
 	int r;
@@ -93,6 +93,19 @@ int kiln_supervise_config_load(const char *path, struct kiln_supervise_config *c
 		return -1;
 	if (net && proto_network_parse(net, "network", &c->network, err) < 0)
 		return -1;
+	if (kiln_json_get_object(doc, "volumes", &vols, err) < 0)
+		return -1;
+	if (vols == NULL)
+		return 0;
+	if (get_string(vols, "virtiofsd", true, &c->virtiofsd, err) < 0 ||
+	    get_string(vols, "cache", true, &c->volume_cache, err) < 0 ||
+	    get_string(vols, "share", true, &c->share, err) < 0 ||
+	    kiln_json_get_array(vols, "sources", &sources, err) < 0)
+		return kiln_error_wrap(err, "volumes");
+	if (!kiln_volume_cache_valid(c->volume_cache))
+		return kiln_error_make(err, 0, "volumes.cache: invalid \"%s\"", c->volume_cache);
+	if (sources && kiln_volumes_parse(sources, "volumes.sources", &c->volumes, err) < 0)
+		return -1;
 	return 0;
 }
 
@@ -106,6 +119,10 @@ void kiln_supervise_config_release(struct kiln_supervise_config *c)
 	free(c->kernel);
 	free(c->initrd);
 	proto_network_release(&c->network);
+	kiln_volumes_release(&c->volumes);
+	free(c->virtiofsd);
+	free(c->volume_cache);
+	free(c->share);
 	if (c->ready_fd >= 0)
 		close(c->ready_fd);
 	*c = (struct kiln_supervise_config){.ready_fd = -1};
@@ -120,6 +137,9 @@ struct supervisor {
 	char *uds; /* the VM's hybrid vsock socket */
 	pid_t vmm;
 	atomic_bool vmm_gone;
+	pid_t fsd; /* virtiofsd, 0: none */
+	bool fsd_gone;
+	int fsd_status;
 	int done[2]; /* the session thread says it has ended */
 	/* Written by the session thread, read after it is joined. */
 	bool ready;
@@ -204,6 +224,9 @@ static int create_container(struct supervisor *s, struct proto_client *c, int *p
 	p.stdio = (struct proto_stdio){.in = true, .out = true, .err = true};
 	/* borrowed: the request is built before this returns */
 	p.network = s->cfg.network;
+	if (s->cfg.volumes.n > 0)
+		p.volumes =
+		    (struct proto_volumes){.tag = KILN_VOLUMES_TAG, .path = KILN_GUEST_VOLUMES};
 	return proto_client_create(c, &p, pid, err);
 }
 
@@ -360,30 +383,123 @@ static int spawn_vmm(struct supervisor *s, const sigset_t *mask, kiln_error_t *e
 	return 0;
 }
 
+/* ---- virtiofsd, the supervisor's other child (runtime/volumes.h). */
+
+/* The last line of a file the supervisor's children write, allocated;
+ * NULL when there is none. */
+static char *last_line(const char *path)
+{
+	cleanup_free char *text = NULL;
+	kiln_error_t e = NULL;
+	char *last;
+	size_t len = 0;
+
+	if (kiln_read_file(path, VMM_ERR_MAX, &text, &len, &e) < 0) {
+		kiln_error_free(&e);
+		return NULL;
+	}
+	while (len > 0 && text[len - 1] == '\n')
+		text[--len] = '\0';
+	if (len == 0)
+		return NULL;
+	last = strrchr(text, '\n');
+	return xstrdup(last ? last + 1 : text);
+}
+
+/* Listens on the VM's directory's fs.sock (kiln-vmm connects to it when
+ * the VM starts; the jail gives it to kiln-vmm's uid) and starts virtiofsd
+ * on it. The supervisor keeps no copy of the socket: once virtiofsd is
+ * gone, kiln-vmm's connection fails instead of waiting. */
+static int start_virtiofsd(struct supervisor *s, kiln_error_t *err)
+{
+	cleanup_free char *sock = xasprintf("%s/" KILN_VM_DIR "/" KILN_VM_FS_SOCK, s->dir);
+	cleanup_free char *log_path = xasprintf("%s/virtiofsd.log", s->dir);
+	cleanup_close int log_fd =
+	    open(log_path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0600);
+	cleanup_close int lfd = -1;
+	struct kiln_virtiofsd_opts o = {.virtiofsd = s->cfg.virtiofsd,
+					.cache = s->cfg.volume_cache,
+					.share = s->cfg.share,
+					.volumes = &s->cfg.volumes,
+					.log_fd = log_fd};
+
+	if (log_fd < 0)
+		return kiln_error_make(err, errno, "%s", log_path);
+	lfd = kiln_unix_listen(sock, err);
+	if (lfd < 0)
+		return kiln_error_wrap(err, "volumes");
+	if (chmod(sock, 0600) < 0)
+		return kiln_error_make(err, errno, "volumes: %s", sock);
+	o.listen_fd = lfd;
+	s->fsd = kiln_virtiofsd_spawn(&o, err);
+	if (s->fsd < 0) {
+		s->fsd = 0;
+		return kiln_error_wrap(err, "volumes: starting virtiofsd");
+	}
+	log_debug("container %s: virtiofsd %d serves %zu volume(s) from %s", s->cfg.id, (int)s->fsd,
+		  s->cfg.volumes.n, s->cfg.share);
+	return 0;
+}
+
+/* Why virtiofsd ended, one line. */
+static char *virtiofsd_end_reason(const struct supervisor *s)
+{
+	cleanup_free char *path = xasprintf("%s/virtiofsd.log", s->dir);
+	cleanup_free char *last = last_line(path);
+	cleanup_free char *how = NULL;
+
+	if (WIFSIGNALED(s->fsd_status))
+		how = xasprintf("was killed by SIG%s", sigabbrev_np(WTERMSIG(s->fsd_status)));
+	else
+		how = xasprintf("exited with status %d", WEXITSTATUS(s->fsd_status));
+	return xasprintf("volume daemon virtiofsd %s%s%s", how, last ? ": " : "", last ? last : "");
+}
+
+/* Reaps virtiofsd if it has ended; true when it is gone. */
+static bool reap_virtiofsd(struct supervisor *s, int flags)
+{
+	if (s->fsd <= 0 || s->fsd_gone)
+		return true;
+	if (waitpid(s->fsd, &s->fsd_status, flags) == s->fsd)
+		s->fsd_gone = true;
+	return s->fsd_gone;
+}
+
+/* It ended by itself, and not as it does when kiln-vmm hangs up. */
+static bool virtiofsd_failed(const struct supervisor *s)
+{
+	return s->fsd > 0 && s->fsd_gone &&
+	       !(WIFEXITED(s->fsd_status) && WEXITSTATUS(s->fsd_status) == 0);
+}
+
+/* Stops it once the VM is gone; it has nothing left to serve. */
+static void stop_virtiofsd(struct supervisor *s)
+{
+	if (s->fsd <= 0 || s->fsd_gone)
+		return;
+	kill(s->fsd, SIGKILL);
+	while (!reap_virtiofsd(s, 0) && errno == EINTR)
+		;
+	s->fsd_gone = true;
+}
+
 /* Why kiln-vmm ended, for the one line the user gets. */
 static char *vmm_end_reason(const struct supervisor *s, int status)
 {
 	cleanup_free char *path = xasprintf("%s/vmm.err", s->dir);
-	cleanup_free char *text = NULL;
-	kiln_error_t e = NULL;
-	char *last = NULL;
-	size_t len = 0;
+	cleanup_free char *last = NULL;
 
 	if (WIFSIGNALED(status) && WTERMSIG(status) == SIGSYS)
 		return xstrdup("kiln-vmm was killed by its seccomp filter (SIGSYS): "
 			       "it made a system call outside its allow-list");
 	if (WIFSIGNALED(status))
 		return xasprintf("kiln-vmm was killed by SIG%s", sigabbrev_np(WTERMSIG(status)));
-	if (kiln_read_file(path, VMM_ERR_MAX, &text, &len, &e) < 0)
-		kiln_error_free(&e);
+	/* a volume daemon that failed first explains kiln-vmm's failure */
+	if (virtiofsd_failed(s))
+		return virtiofsd_end_reason(s);
 	/* the last line kiln-vmm wrote: its one-line error */
-	while (text && len > 0 && text[len - 1] == '\n')
-		text[--len] = '\0';
-	if (text && len > 0) {
-		last = strrchr(text, '\n');
-		last = last ? last + 1 : text;
-	}
-	if (last && *last)
+	last = last_line(path);
+	if (last)
 		return xasprintf("the VM ended before the container's process did: %s", last);
 	return xasprintf("the VM ended before the container's process did "
 			 "(kiln-vmm exited with status %d)",
@@ -413,12 +529,18 @@ static int supervise(struct supervisor *s, kiln_error_t *err)
 	if (pipe2(s->done, O_CLOEXEC) < 0)
 		return kiln_error_make(err, errno, "pipe");
 	sigaddset(&mask, SIGWINCH);
-	if (spawn_vmm(s, &mask, err) < 0)
-		return -1;
+	if ((s->cfg.volumes.n > 0 && start_virtiofsd(s, err) < 0) || spawn_vmm(s, &mask, err) < 0) {
+		stop_virtiofsd(s);
+		/* kiln create says it, as for any failure before "ok" */
+		report(s, "error", (*err)->msg);
+		kiln_error_free(err);
+		return 255;
+	}
 	r = pthread_create(&thread, NULL, session_main, s);
 	if (r != 0) {
 		kill(s->vmm, SIGKILL);
 		waitpid(s->vmm, NULL, 0);
+		stop_virtiofsd(s);
 		return kiln_error_make(err, r, "cannot start the supervisor's session thread");
 	}
 	while (!session_done || !atomic_load(&s->vmm_gone)) {
@@ -438,9 +560,18 @@ static int supervise(struct supervisor *s, kiln_error_t *err)
 		if (!pfd[0].revents || read(sfd, &si, sizeof(si)) != sizeof(si))
 			continue;
 		if (si.ssi_signo == SIGCHLD) {
+			/* one signal may stand for both children */
 			if (!atomic_load(&s->vmm_gone) &&
 			    waitpid(s->vmm, &vmm_status, WNOHANG) == s->vmm)
 				atomic_store(&s->vmm_gone, true);
+			if (!s->fsd_gone && reap_virtiofsd(s, WNOHANG) &&
+			    !atomic_load(&s->vmm_gone) && virtiofsd_failed(s)) {
+				cleanup_free char *why = virtiofsd_end_reason(s);
+
+				log_warning("container %s: %s; its volumes fail with I/O "
+					    "errors",
+					    s->cfg.id, why);
+			}
 			continue;
 		}
 		/* stopped from outside: the VM goes, the session follows */
@@ -451,6 +582,7 @@ static int supervise(struct supervisor *s, kiln_error_t *err)
 		if (!atomic_load(&s->vmm_gone))
 			vmm_stopped = kill(s->vmm, SIGTERM) == 0;
 	}
+	stop_virtiofsd(s);
 	if (s->finished && !stop_sig)
 		return s->exit_code;
 	if (stop_sig) {

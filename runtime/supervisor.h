@@ -6,6 +6,10 @@
  * create, and exits with the workload's exit status. kiln-vmm knows
  * nothing of containers; the supervisor parses what the guest sends.
  *
+ * With volumes (runtime/volumes.h) it starts virtiofsd before kiln-vmm,
+ * on a socket it listens on in the VM's directory, and stops it when the
+ * container ends; one that exits while the VM runs is logged.
+ *
  * Exit status: the workload's (128+N for signal N); 128+N when the
  * supervisor is stopped by signal N (the VM goes with it); 255 when the VM
  * ends, or the agent is lost, before the workload does (one line on
@@ -17,13 +21,15 @@
 
 #include "common/error.h"
 #include "proto/proto.h"
+#include "runtime/volumes.h"
 
 /* <state dir>/container.json, written by kiln create:
  *   {"id": ID, "spec": PATH (the guest's spec), "drive_id": D, "fstype":
  *    "ext4", "readonly": B, "terminal": B, "ready_fd": N,
  *    "boot_timeout_ms": N, "vmm": PATH, "pvm_guest_kernel": B,
  *    "kernel": PATH, "initrd": PATH, "jail": B, "jail_uid_base": N,
- *    "network": {...}}
+ *    "network": {...}, "volumes": {"virtiofsd": PATH, "cache": MODE,
+ *    "share": DIR, "sources": [...] (runtime/volumes.h)}}
  * ready_fd gets one line: "ok <guest pid> <kiln-vmm pid>\n" once the
  * container is created, or "error <message>\n". */
 struct kiln_supervise_config {
@@ -42,6 +48,11 @@ struct kiln_supervise_config {
 	int ready_fd;
 	unsigned boot_timeout_ms;
 	struct proto_network network; /* for the agent to configure */
+	/* host bind mounts, shared by a virtiofsd the supervisor starts */
+	struct kiln_volumes volumes;
+	char *virtiofsd;
+	char *volume_cache;
+	char *share;
 };
 
 int kiln_supervise_config_load(const char *path, struct kiln_supervise_config *c,

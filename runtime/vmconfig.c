@@ -10,6 +10,7 @@
 #include "oci/oci.h"
 #include "runtime/network.h"
 #include "runtime/runtime.h"
+#include "runtime/volumes.h"
 
 #define BOOT_ARGS                                                                                  \
 	"console=ttyS0 reboot=k panic=1 pci=off i8042.noaux i8042.nomux i8042.dumbkbd quiet"
@@ -73,6 +74,18 @@ int kiln_vm_json(unsigned vcpus, unsigned mib, const struct kiln_vm_files *files
 	kiln_json_gen_uint64(g, 3);
 	gen_kv(g, "uds_path", files->vsock_uds);
 	kiln_json_gen_map_close(g);
+	if (files->fs_socket) {
+		/* kiln-vmm's virtio-fs device, a vhost-user front end that
+		 * connects to the socket virtiofsd listens on */
+		kiln_json_gen_key(g, "fs");
+		kiln_json_gen_array_open(g);
+		kiln_json_gen_map_open(g);
+		gen_kv(g, "fs_id", KILN_VOLUMES_TAG);
+		gen_kv(g, "tag", KILN_VOLUMES_TAG);
+		gen_kv(g, "socket_path", files->fs_socket);
+		kiln_json_gen_map_close(g);
+		kiln_json_gen_array_close(g);
+	}
 	kiln_json_gen_map_close(g);
 	return kiln_json_gen_finish(g, out, len, err);
 }

@@ -14,6 +14,7 @@
 #include "common/io.h"
 #include "oci/oci.h"
 #include "runtime/runtime.h"
+#include "runtime/volumes.h"
 #include "tests/unit/tap.h"
 #include "tests/unit/tmpdir.h"
 
@@ -355,13 +356,13 @@ static char *guest_spec_with(const char *namespaces, const char *top, kiln_error
 	    ", \"linux\": {\"namespaces\": %s, \"sysctl\": {\"kernel.msgmax\": \"8192\"}}%s",
 	    namespaces, top);
 	cleanup_oci_config struct oci_config *c = config_with(extra);
-	struct kiln_injections inj;
+	struct kiln_volumes vols;
 	char *out = NULL;
 	size_t len;
 
-	if (c == NULL || kiln_guest_spec(c, "/nonexistent", &out, &len, &inj, err) < 0)
+	if (c == NULL || kiln_guest_spec(c, "/nonexistent", &out, &len, &vols, err) < 0)
 		return NULL;
-	kiln_injections_release(&inj);
+	kiln_volumes_release(&vols);
 	/* without the generator's indentation (no value here has blanks) */
 	for (char *r = out, *w = out;; r++)
 		if (*r != ' ' && *r != '\t' && *r != '\n' && (*w++ = *r) == '\0')
@@ -426,6 +427,184 @@ static int test_namespace_paths(void)
 				  &err) == NULL);
 	TAP_CHECK_STR(err->msg,
 		      "linux.namespaces[0].path /nonexistent/ns: No such file or directory");
+	return TAP_PASS;
+}
+
+/* Without the generator's blanks (no value here has any). */
+static void squeeze(char *s)
+{
+	for (char *r = s, *w = s;; r++)
+		if (*r != ' ' && *r != '\t' && *r != '\n' && (*w++ = *r) == '\0')
+			break;
+}
+
+/* Host bind mounts become volumes: the guest's spec binds their entries
+ * in the share, with the spec's options; /dev/shm is a tmpfs. */
+static int test_guest_spec_volumes(void)
+{
+	cleanup_tmpdir char *dir = test_tmpdir_make("volspec");
+	cleanup_free char *data = NULL, *hosts = NULL, *shm = NULL, *fifo = NULL;
+	cleanup_free char *extra = NULL, *out = NULL, *want = NULL;
+	cleanup_oci_config struct oci_config *c = NULL;
+	cleanup_error kiln_error_t err = NULL;
+	struct kiln_volumes vols;
+	size_t len;
+	int fd;
+
+	TAP_CHECK(dir != NULL);
+	data = xasprintf("%s/data", dir);
+	hosts = xasprintf("%s/hosts", dir);
+	shm = xasprintf("%s/shm", dir);
+	fifo = xasprintf("%s/fifo", dir);
+	TAP_CHECK(mkdir(data, 0755) == 0 && mkdir(shm, 0755) == 0);
+	fd = open(hosts, O_WRONLY | O_CREAT, 0644);
+	TAP_CHECK(fd >= 0);
+	close(fd);
+	extra = xasprintf(", \"mounts\": ["
+			  "{\"destination\": \"/proc\", \"type\": \"proc\", \"source\": \"proc\"},"
+			  "{\"destination\": \"/data\", \"type\": \"bind\", \"source\": \"%s\","
+			  " \"options\": [\"rbind\", \"nosuid\", \"rprivate\"]},"
+			  "{\"destination\": \"/etc/hosts\", \"source\": \"%s\", \"options\": "
+			  "[\"bind\", \"ro\"]},"
+			  "{\"destination\": \"/dev/shm\", \"type\": \"bind\", \"source\": \"%s\","
+			  " \"options\": [\"rbind\"]},"
+			  "{\"destination\": \"/rel\", \"type\": \"bind\", \"source\": \"hosts\","
+			  " \"options\": [\"bind\", \"noexec\"]}]",
+			  data, hosts, shm);
+	c = config_with(extra);
+	TAP_CHECK(c != NULL);
+	if (kiln_guest_spec(c, dir, &out, &len, &vols, &err) < 0) {
+		tap_diag("%s", err->msg);
+		return TAP_FAIL;
+	}
+	squeeze(out);
+	want = xstrdup(
+	    "\"mounts\":[{\"destination\":\"/proc\",\"type\":\"proc\",\"source\":\"proc\"},"
+	    "{\"destination\":\"/data\",\"type\":\"bind\",\"options\":[\"rbind\",\"nosuid\","
+	    "\"rprivate\"],\"source\":\"/run/kiln-volumes/0\"},"
+	    "{\"destination\":\"/etc/hosts\",\"options\":[\"bind\",\"ro\"],"
+	    "\"source\":\"/run/kiln-volumes/1\"},"
+	    "{\"destination\":\"/dev/shm\",\"type\":\"tmpfs\",\"source\":\"shm\",\"options\":"
+	    "[\"nosuid\",\"noexec\",\"nodev\",\"mode=1777\",\"size=65536k\"]},"
+	    "{\"destination\":\"/rel\",\"type\":\"bind\",\"options\":[\"bind\",\"noexec\"],"
+	    "\"source\":\"/run/kiln-volumes/2\"}]");
+	if (strstr(out, want) == NULL)
+		tap_diag("got %s", out);
+	TAP_CHECK(strstr(out, want) != NULL);
+	TAP_CHECK(vols.n == 3);
+	TAP_CHECK_STR(vols.v[0].source, data);
+	TAP_CHECK(vols.v[0].dir && vols.v[0].recursive && !vols.v[0].readonly);
+	TAP_CHECK_STR(vols.v[1].source, hosts);
+	TAP_CHECK(!vols.v[1].dir && !vols.v[1].recursive && vols.v[1].readonly);
+	TAP_CHECK_STR(vols.v[2].source, hosts);
+	TAP_CHECK(!vols.v[2].dir && !vols.v[2].readonly);
+	kiln_volumes_release(&vols);
+	oci_config_free(c);
+	free(out);
+	out = NULL;
+
+	/* a source that does not exist, or is neither directory nor file */
+	free(extra);
+	extra = xasprintf(", \"mounts\": [{\"destination\": \"/x\", \"type\": \"bind\", "
+			  "\"source\": \"%s/nope\"}]",
+			  dir);
+	c = config_with(extra);
+	TAP_CHECK(c != NULL && kiln_guest_spec(c, dir, &out, &len, &vols, &err) < 0);
+	{
+		cleanup_free char *msg =
+		    xasprintf("mounts[0].source %s/nope: No such file or directory", dir);
+
+		TAP_CHECK_STR(err->msg, msg);
+	}
+	kiln_error_free(&err);
+	oci_config_free(c);
+	TAP_CHECK(mkfifo(fifo, 0600) == 0);
+	free(extra);
+	extra = xasprintf(", \"mounts\": [{\"destination\": \"/x\", \"type\": \"bind\", "
+			  "\"source\": \"%s\"}]",
+			  fifo);
+	c = config_with(extra);
+	TAP_CHECK(c != NULL && kiln_guest_spec(c, dir, &out, &len, &vols, &err) < 0);
+	TAP_CHECK(strstr(err->msg, "only directories and regular files can be shared") != NULL);
+	TAP_CHECK(vols.n == 0 && out == NULL);
+	rmdir(data);
+	rmdir(shm);
+	return TAP_PASS;
+}
+
+/* The share's layout, container.json's record of the volumes, and
+ * virtiofsd's command line. */
+static int test_volumes_share(void)
+{
+	cleanup_tmpdir char *dir = test_tmpdir_make("volshare");
+	cleanup_free char *share = NULL, *e0 = NULL, *e1 = NULL;
+	cleanup_json_gen kiln_json_gen_t *g = kiln_json_gen_new(false);
+	cleanup_json kiln_json_t *doc = NULL;
+	cleanup_error kiln_error_t err = NULL;
+	cleanup_free char *text = NULL;
+	struct kiln_volumes vs = {0}, back = {0};
+	struct kiln_virtiofsd_argv a;
+	struct stat st;
+	size_t len;
+
+	TAP_CHECK(dir != NULL);
+	share = xasprintf("%s/volumes", dir);
+	e0 = xasprintf("%s/0", share);
+	e1 = xasprintf("%s/1", share);
+	kiln_volumes_add(&vs, xstrdup("/srv/data"), true, false, true);
+	kiln_volumes_add(&vs, xstrdup("/etc/hosts"), false, true, false);
+	TAP_CHECK(kiln_volumes_make_share(share, &vs, &err) == 0);
+	TAP_CHECK(stat(share, &st) == 0 && S_ISDIR(st.st_mode) && (st.st_mode & 07777) == 0700);
+	TAP_CHECK(stat(e0, &st) == 0 && S_ISDIR(st.st_mode));
+	TAP_CHECK(stat(e1, &st) == 0 && S_ISREG(st.st_mode) && st.st_size == 0);
+	/* a second time: the directory is there already */
+	TAP_CHECK(kiln_volumes_make_share(share, &vs, &err) < 0);
+	TAP_CHECK(strstr(err->msg, "File exists") != NULL);
+	kiln_error_free(&err);
+	unlink(e1);
+	rmdir(e0);
+	rmdir(share);
+
+	kiln_volumes_emit(g, &vs);
+	TAP_CHECK(kiln_json_gen_finish(g, &text, &len, &err) == 0);
+	TAP_CHECK_STR(text, "[{\"source\":\"/srv/data\",\"dir\":true,\"readonly\":false,"
+			    "\"recursive\":true},{\"source\":\"/etc/hosts\",\"dir\":false,"
+			    "\"readonly\":true,\"recursive\":false}]");
+	TAP_CHECK(kiln_json_parse(text, len, &doc, &err) == 0);
+	TAP_CHECK(kiln_volumes_parse(doc, "volumes.sources", &back, &err) == 0);
+	TAP_CHECK(back.n == 2 && streq(back.v[1].source, "/etc/hosts") && back.v[0].dir &&
+		  back.v[0].recursive && !back.v[0].readonly && back.v[1].readonly);
+	kiln_volumes_release(&back);
+	kiln_json_free(doc);
+	doc = NULL;
+	TAP_CHECK(kiln_json_parse("[{\"source\": \"rel\"}]", 19, &doc, &err) == 0);
+	TAP_CHECK(kiln_volumes_parse(doc, "volumes.sources", &back, &err) < 0);
+	TAP_CHECK_STR(err->msg, "volumes.sources[0].source rel: not an absolute path");
+	kiln_error_free(&err);
+
+	kiln_virtiofsd_argv(KILN_VIRTIOFSD, "/run/kiln/c1/volumes", "none", 3, &a);
+	{
+		static const char *const want[] = {KILN_VIRTIOFSD,
+						   "--fd=3",
+						   "-f",
+						   "-o",
+						   "source=/run/kiln/c1/volumes",
+						   "-o",
+						   "cache=none",
+						   "-o",
+						   "sandbox=namespace",
+						   "-o",
+						   "no_xattr",
+						   "-o",
+						   "log_level=err"};
+		size_t i;
+
+		for (i = 0; i < ARRAY_SIZE(want); i++)
+			TAP_CHECK(a.argv[i] != NULL && streq(a.argv[i], want[i]));
+		TAP_CHECK(a.argv[i] == NULL);
+	}
+	kiln_virtiofsd_argv_free(&a);
+	kiln_volumes_release(&vs);
 	return TAP_PASS;
 }
 
@@ -569,5 +748,7 @@ static int test_container_ops(void)
 TAP_MAIN({"signal names and numbers", test_signals}, {"VM size", test_vm_size},
 	 {"cgroup directories", test_cgroup_dir}, {"kiln.conf and the kernel check", test_conf},
 	 {"namespaces given by path", test_namespace_paths}, {"root.path forms", test_rootfs_path},
+	 {"host bind mounts become volumes in the guest's spec", test_guest_spec_volumes},
+	 {"the volumes' share, record and virtiofsd command line", test_volumes_share},
 	 {"failing poststart and poststop hooks warn, the rest run", test_hooks_failing},
 	 {"operations on a stopped container, under their context's root", test_container_ops})
