@@ -30,7 +30,7 @@ struct check_line {
 };
 
 struct check_report {
-	struct check_line lines[8];
+	struct check_line lines[10];
 	size_t n;
 };
 
@@ -156,6 +156,84 @@ static void check_network(struct check_report *r)
 		return;
 	}
 	add(r, "network", CHECK_OK, "taps and tc redirects (ingress, u32, mirred) can be made");
+}
+
+/* Whether the file holds the bytes s: the name a built-in filesystem
+ * registers is in the kernel's image as it is. */
+static bool file_has_string(const char *path, const char *s)
+{
+	cleanup_close int fd = open(path, O_RDONLY | O_CLOEXEC);
+	size_t want = strlen(s), have = 0;
+	char buf[65536];
+	ssize_t n;
+
+	if (fd < 0)
+		return false;
+	while ((n = read(fd, buf + have, sizeof(buf) - have)) > 0) {
+		have += (size_t)n;
+		if (memmem(buf, have, s, want) != NULL)
+			return true;
+		/* keep a tail that may start the string */
+		memmove(buf, buf + have - (want - 1), want - 1);
+		have = want - 1;
+	}
+	return false;
+}
+
+/* Whether /lib/modules/<version>/<file> lists the module name.ko. */
+static bool modules_list(const char *version, const char *file, const char *ko)
+{
+	cleanup_free char *path = xasprintf("/lib/modules/%s/%s", version, file);
+	cleanup_free char *text = NULL;
+	cleanup_free char *needle = xasprintf("/%s", ko);
+	kiln_error_t err = NULL;
+
+	if (kiln_read_file(path, 16u << 20, &text, NULL, &err) < 0) {
+		kiln_error_free(&err);
+		return false;
+	}
+	return strstr(text, needle) != NULL;
+}
+
+/* Volumes (runtime/volumes.h): virtiofsd on the host, virtio-fs in the
+ * guest's kernel. Without them only containers without host bind mounts
+ * run; podman and containerd bind-mount /etc/hosts into every one. */
+static void check_volumes(struct check_report *r, const struct kiln_conf *conf, const char *path,
+			  bool guest_ok)
+{
+	const char *kernel_has = NULL;
+
+	if (access(conf->virtiofsd, X_OK) < 0) {
+		add(r, "volumes", CHECK_WARN,
+		    "virtiofsd %s: %s: containers with host bind mounts (every podman and "
+		    "containerd container) cannot run",
+		    conf->virtiofsd, strerror(errno));
+		r->lines[r->n - 1].fix = xasprintf("apt install qemu-system-common, or set "
+						   "virtiofsd in %s",
+						   path);
+		return;
+	}
+	if (!guest_ok) {
+		add(r, "volumes", CHECK_OK, "virtiofsd %s (cache=%s); guest kernel not checked",
+		    conf->virtiofsd, conf->volume_cache);
+		return;
+	}
+	if (modules_list(conf->kernel_version, "modules.builtin", "virtiofs.ko"))
+		kernel_has = "built in";
+	else if (modules_list(conf->kernel_version, "modules.dep", "virtiofs.ko"))
+		kernel_has = "module virtiofs, in the image `make guest` builds";
+	else if (file_has_string(conf->kernel, "virtiofs"))
+		kernel_has = "built in";
+	if (kernel_has == NULL) {
+		add(r, "volumes", CHECK_WARN,
+		    "virtiofsd %s, but kernel %s has no virtio-fs: containers with host bind "
+		    "mounts cannot run",
+		    conf->virtiofsd, conf->kernel);
+		set_fix(r, "use kiln's kernel (make guest) or one with CONFIG_VIRTIO_FS");
+		return;
+	}
+	add(r, "volumes", CHECK_OK, "virtiofsd %s (cache=%s), virtio-fs in kernel %s (%s)",
+	    conf->virtiofsd, conf->volume_cache, conf->kernel_version, kernel_has);
 }
 
 /* Boots a VM with the guest image and no container, until its agent answers
@@ -306,6 +384,7 @@ int kiln_check_host(bool boot, bool json, kiln_error_t *err)
 	struct kiln_conf conf = {0};
 	const char *path;
 	bool ok = true, guest_ok = false;
+	kiln_error_t guest_err = NULL;
 
 	if (kiln_conf_read(&conf, &path, err) < 0) {
 		add_error(&r, "config", err);
@@ -318,13 +397,14 @@ int kiln_check_host(bool boot, bool json, kiln_error_t *err)
 		} else {
 			add(&r, "vmm", CHECK_OK, "%s", conf.vmm);
 		}
-		if (kiln_conf_check_guest(&conf, path, err) < 0) {
-			add_error(&r, "guest", err);
-		} else {
-			guest_ok = true;
+		/* the guest line last: it names what --boot boots */
+		guest_ok = kiln_conf_check_guest(&conf, path, &guest_err) == 0;
+		check_volumes(&r, &conf, path, guest_ok);
+		if (!guest_ok)
+			add_error(&r, "guest", &guest_err);
+		else
 			add(&r, "guest", CHECK_OK, "kernel %s (%s), image %s built for it",
 			    conf.kernel, conf.kernel_version, conf.initramfs);
-		}
 	}
 	for (size_t i = 0; i < r.n; i++)
 		ok = ok && r.lines[i].status != CHECK_FAIL;

@@ -23,8 +23,10 @@ teardown() {
 	printf '%s\n' "$output"
 	[ ${#lines[@]} -ge 5 ]
 	for l in "${lines[@]}"; do
-		[[ "$l" =~ ^(ok|warn|FAIL)\ +(kvm|cgroup|network|vmm|guest)\  ]]
+		[[ "$l" =~ ^(ok|warn|FAIL)\ +(kvm|cgroup|network|vmm|volumes|guest)\  ]]
 	done
+	# Debian's virtiofsd (qemu-system-common) and kiln's kernel, virtio-fs built in
+	[[ "$output" == *$'\nok    volumes virtiofsd /usr/lib/qemu/virtiofsd (cache=none), virtio-fs in kernel '*' (built in)\n'* ]]
 	# as root, with tun and tc (every machine this runs on has them)
 	[[ "$output" == *$'\nok    network taps and tc redirects (ingress, u32, mirred) can be made\n'* ]]
 	[[ "$output" == *$'\nok    vmm     '* ]]
@@ -70,6 +72,16 @@ teardown() {
 	run "$KILN" check
 	[ "$status" -eq 1 ]
 	[ "${lines[0]}" = "FAIL  config  $KILN_CONF:1: pvm_guest_kernel: expected true or false, got \"maybe\"" ]
+}
+
+@test "check: a missing virtiofsd is a warning naming it and kiln.conf" {
+	printf 'virtiofsd = /nonexistent/virtiofsd\nvolume_cache = auto\n' >"$KILN_CONF"
+	run --separate-stderr "$KILN" check
+	[[ "$output" == *$'\nwarn  volumes virtiofsd /nonexistent/virtiofsd: No such file or directory: containers with host bind mounts (every podman and containerd container) cannot run (fix: apt install qemu-system-common, or set virtiofsd in '"$KILN_CONF"$')\n'* ]]
+	echo "volume_cache = sometimes" >"$KILN_CONF"
+	run "$KILN" check
+	[ "$status" -eq 1 ]
+	[ "${lines[0]}" = "FAIL  config  $KILN_CONF:1: volume_cache: expected none, auto or always, got \"sometimes\"" ]
 }
 
 @test "check: a kernel that is neither a bzImage nor a vmlinux, or too little memory for it, fails the guest line" {
