@@ -268,6 +268,7 @@ static int test_request_create(void)
 	    .container_id = "c1",
 	    .rootfs = {.drive_id = "rootfs", .fstype = "erofs", .readonly = true, .overlay = true},
 	    .stdio = {.in = true, .out = true, .err = false},
+	    .volumes = {.tag = "kiln", .path = "/run/kiln-volumes"},
 	};
 	struct proto_request req;
 	enum proto_errcode code;
@@ -286,6 +287,8 @@ static int test_request_create(void)
 	TAP_CHECK_STR(req.p.create.rootfs.fstype, "erofs");
 	TAP_CHECK(req.p.create.rootfs.readonly && req.p.create.rootfs.overlay);
 	TAP_CHECK(req.p.create.stdio.in && req.p.create.stdio.out && !req.p.create.stdio.err);
+	TAP_CHECK_STR(req.p.create.volumes.tag, "kiln");
+	TAP_CHECK_STR(req.p.create.volumes.path, "/run/kiln-volumes");
 	{
 		const char *s = NULL;
 		int64_t oom = 0;
@@ -313,6 +316,7 @@ static int test_request_create(void)
 			    &req, &code, &msg) == 0);
 	TAP_CHECK_STR(req.p.create.rootfs.fstype, "ext4");
 	TAP_CHECK(!req.p.create.rootfs.readonly && !req.p.create.stdio.out);
+	TAP_CHECK(req.p.create.volumes.tag == NULL);
 	proto_request_release(&req);
 	return TAP_PASS;
 }
@@ -420,6 +424,21 @@ static int test_request_malformed(void)
 	CHECK_REQ_FAILS("{\"id\":1,\"method\":\"create\",\"params\":{\"container_id\":\"a\","
 			"\"spec\":{},\"rootfs\":{\"drive_id\":\"d\",\"readonly\":1}}}",
 			PROTO_ERR_INVALID_PARAMS, "params.rootfs.readonly: expected boolean");
+	CHECK_REQ_FAILS(
+	    "{\"id\":1,\"method\":\"create\",\"params\":{\"container_id\":\"a\","
+	    "\"spec\":{},\"rootfs\":{\"drive_id\":\"d\"},\"volumes\":{\"tag\":\"kiln\"}}}",
+	    PROTO_ERR_INVALID_PARAMS, "params.volumes.path: missing");
+	CHECK_REQ_FAILS("{\"id\":1,\"method\":\"create\",\"params\":{\"container_id\":\"a\","
+			"\"spec\":{},\"rootfs\":{\"drive_id\":\"d\"},\"volumes\":{\"tag\":\"\","
+			"\"path\":\"/v\"}}}",
+			PROTO_ERR_INVALID_PARAMS,
+			"params.volumes.tag: invalid tag \"\" (want 1 to 36 bytes)");
+	CHECK_REQ_FAILS("{\"id\":1,\"method\":\"create\",\"params\":{\"container_id\":\"a\","
+			"\"spec\":{},\"rootfs\":{\"drive_id\":\"d\"},\"volumes\":{\"tag\":\"k\","
+			"\"path\":\"/run/../etc\"}}}",
+			PROTO_ERR_INVALID_PARAMS,
+			"params.volumes.path: invalid \"/run/../etc\" (want an absolute path other "
+			"than /, without . or ..)");
 	CHECK_REQ_FAILS("{\"id\":1,\"method\":\"create\",\"params\":{\"container_id\":\"a\","
 			"\"spec\":[]}}",
 			PROTO_ERR_INVALID_PARAMS, "params.spec: expected object");
