@@ -139,6 +139,8 @@ struct supervisor {
 	atomic_bool vmm_gone;
 	pid_t fsd; /* virtiofsd, 0: none */
 	bool fsd_gone;
+	bool fsd_stopped; /* killed by stop_virtiofsd */
+	bool fsd_done;	  /* stop_virtiofsd has run */
 	int fsd_status;
 	int done[2]; /* the session thread says it has ended */
 	/* Written by the session thread, read after it is joined. */
@@ -468,19 +470,28 @@ static bool reap_virtiofsd(struct supervisor *s, int flags)
 /* It ended by itself, and not as it does when kiln-vmm hangs up. */
 static bool virtiofsd_failed(const struct supervisor *s)
 {
-	return s->fsd > 0 && s->fsd_gone &&
+	return s->fsd > 0 && s->fsd_gone && !s->fsd_stopped &&
 	       !(WIFEXITED(s->fsd_status) && WEXITSTATUS(s->fsd_status) == 0);
 }
 
-/* Stops it once the VM is gone; it has nothing left to serve. */
+/* Stops it once the VM is gone; it has nothing left to serve. virtiofsd
+ * forks its sandboxed worker into new namespaces; both are in the process
+ * group of their own virtiofsd starts (runtime/volumes.c), and the worker,
+ * orphaned, comes to the supervisor (a child subreaper): so both are gone
+ * when this returns. */
 static void stop_virtiofsd(struct supervisor *s)
 {
-	if (s->fsd <= 0 || s->fsd_gone)
+	if (s->fsd <= 0 || s->fsd_done)
 		return;
-	kill(s->fsd, SIGKILL);
+	s->fsd_done = true;
+	if (!s->fsd_gone)
+		s->fsd_stopped = true;
+	kill(-s->fsd, SIGKILL);
 	while (!reap_virtiofsd(s, 0) && errno == EINTR)
 		;
 	s->fsd_gone = true;
+	while (waitpid(-s->fsd, NULL, 0) > 0 || errno == EINTR)
+		;
 }
 
 /* Why kiln-vmm ended, for the one line the user gets. */
@@ -641,6 +652,9 @@ int kiln_supervise(const char *dir, kiln_error_t *err)
 	}
 	/* the name ps and top show; comm is at most 15 characters */
 	prctl(PR_SET_NAME, "kiln-supervisor");
+	/* virtiofsd's worker comes back to be reaped (stop_virtiofsd) */
+	if (s.cfg.volumes.n > 0)
+		prctl(PR_SET_CHILD_SUBREAPER, 1);
 	s.uds = xasprintf("%s/" KILN_VM_DIR "/vsock.sock", s.dir);
 	code = supervise(&s, err);
 	kiln_error_free(&s.err);

@@ -192,6 +192,9 @@ pid_t kiln_virtiofsd_spawn(const struct kiln_virtiofsd_opts *o, kiln_error_t *er
 
 		sigemptyset(&all);
 		sigprocmask(SIG_SETMASK, &all, NULL);
+		/* a group of its own: its sandboxed worker is in it, and a
+		 * terminal's ^C for the container does not reach it */
+		setpgid(0, 0);
 		if (dup2(null_fd, STDIN_FILENO) < 0 || dup2(null_fd, STDOUT_FILENO) < 0 ||
 		    dup2(o->log_fd, STDERR_FILENO) < 0 || dup2(o->listen_fd, VIRTIOFSD_FD) < 0)
 			_exit(127);
@@ -211,6 +214,7 @@ pid_t kiln_virtiofsd_spawn(const struct kiln_virtiofsd_opts *o, kiln_error_t *er
 		execv(o->virtiofsd, a.argv);
 		child_fail("cannot run", o->virtiofsd);
 	}
+	setpgid(pid, pid); /* the child does it too: whichever runs first */
 	close(null_fd);
 	kiln_virtiofsd_argv_free(&a);
 	return pid;

@@ -68,8 +68,9 @@ void kiln_virtiofsd_argv_free(struct kiln_virtiofsd_argv *a);
 
 /* Starts virtiofsd as a child of the caller (the supervisor): in a new
  * mount namespace it binds each source onto its entry of share, then
- * execs virtiofsd serving share on listen_fd, its stderr on log_fd. It
- * dies with the caller (PR_SET_PDEATHSIG). Returns its pid, or -1 with
+ * execs virtiofsd serving share on listen_fd, its stderr on log_fd, in a
+ * process group of its own (whose id is its pid). It dies with the caller
+ * (PR_SET_PDEATHSIG). Returns its pid, or -1 with
  * err set when it cannot be forked; a failure in the child is its exit
  * status 127 with one line on log_fd. */
 struct kiln_virtiofsd_opts {
