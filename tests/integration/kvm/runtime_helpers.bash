@@ -7,6 +7,11 @@ KILN=$BUILD/bin/kiln
 RECVTTY=$BUILD/tests/helpers/recvtty
 
 setup_file() {
+	runtime_rootfs
+}
+
+# runtime_rootfs: the file's busybox rootfs (for a setup_file).
+runtime_rootfs() {
 	local rootfs=$BATS_FILE_TMPDIR/rootfs
 	mkdir -p "$rootfs/bin" "$rootfs/etc" "$rootfs/proc" "$rootfs/sys" "$rootfs/dev" \
 		"$rootfs/tmp" "$rootfs/root" "$rootfs/home/user"
@@ -84,6 +89,8 @@ assert_clean() {
 	# kiln-vmm runs jailed, named by the container's id only: the suite
 	# expects no other VM on the machine while it runs
 	! pgrep -x kiln-vmm >/dev/null || { echo "kiln-vmm still runs" >&2; return 1; }
+	# nor a volume daemon (runtime/volumes.h)
+	! pgrep -x virtiofsd >/dev/null || { echo "virtiofsd still runs" >&2; return 1; }
 }
 
 status_of() {
