@@ -235,6 +235,32 @@ static bool alive(pid_t pid, unsigned long long start)
 	return pid > 0 && kiln_pid_start(pid) == start;
 }
 
+/* The container's virtiofsd (runtime/volumes.h), which the supervisor
+ * recorded: it dies with the supervisor, and its worker with it, but not
+ * at once; a delete returns when the process group they share is gone. */
+static void kill_volume_daemon(const struct kiln_container *c)
+{
+	cleanup_free char *path = kiln_container_path(c, "virtiofsd.pid");
+	cleanup_free char *text = NULL;
+	unsigned long long start = 0;
+	kiln_error_t e = NULL;
+	int pid = 0;
+
+	if (kiln_read_file(path, 64, &text, NULL, &e) < 0) {
+		kiln_error_free(&e);
+		return;
+	}
+	if (sscanf(text, "%d %llu", &pid, &start) != 2 || pid <= 0)
+		return;
+	/* the group's id is its leader's pid, which cannot be reused while
+	 * a member (even a zombie) is left: past the leader, kill(-pid) only
+	 * ever reaches the daemon's worker */
+	if (alive(pid, start))
+		kill(-pid, SIGKILL);
+	for (int i = 0; i < 1000 && (alive(pid, start) || kill(-pid, 0) == 0); i++)
+		usleep(10000);
+}
+
 void kiln_container_kill_vmm(const struct kiln_container *c)
 {
 	/* the supervisor first: its exit status is what conmon reports */
@@ -248,6 +274,7 @@ void kiln_container_kill_vmm(const struct kiln_container *c)
 	for (int i = 0;
 	     i < 1000 && (alive(c->pid, c->pid_start) || alive(c->vmm_pid, c->vmm_pid_start)); i++)
 		usleep(10000);
+	kill_volume_daemon(c);
 }
 
 void kiln_container_destroy(struct kiln_container *c)

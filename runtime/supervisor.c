@@ -438,6 +438,16 @@ static int start_virtiofsd(struct supervisor *s, kiln_error_t *err)
 		s->fsd = 0;
 		return kiln_error_wrap(err, "volumes: starting virtiofsd");
 	}
+	/* for a delete --force that finds the supervisor gone */
+	{
+		cleanup_free char *pid_path = xasprintf("%s/virtiofsd.pid", s->dir);
+		cleanup_free char *pid_text =
+		    xasprintf("%d %llu\n", (int)s->fsd, kiln_pid_start(s->fsd));
+
+		/* the caller stops it */
+		if (kiln_write_file_atomic(pid_path, pid_text, strlen(pid_text), 0600, err) < 0)
+			return -1;
+	}
 	log_debug("container %s: virtiofsd %d serves %zu volume(s) from %s", s->cfg.id, (int)s->fsd,
 		  s->cfg.volumes.n, s->cfg.share);
 	return 0;
