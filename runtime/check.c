@@ -218,12 +218,11 @@ static void check_volumes(struct check_report *r, const struct kiln_conf *conf, 
 		    conf->virtiofsd, conf->volume_cache);
 		return;
 	}
-	if (modules_list(conf->kernel_version, "modules.builtin", "virtiofs.ko"))
+	if (modules_list(conf->kernel_version, "modules.builtin", "virtiofs.ko") ||
+	    file_has_string(conf->kernel, "virtiofs"))
 		kernel_has = "built in";
 	else if (modules_list(conf->kernel_version, "modules.dep", "virtiofs.ko"))
 		kernel_has = "module virtiofs, in the image `make guest` builds";
-	else if (file_has_string(conf->kernel, "virtiofs"))
-		kernel_has = "built in";
 	if (kernel_has == NULL) {
 		add(r, "volumes", CHECK_WARN,
 		    "virtiofsd %s, but kernel %s has no virtio-fs: containers with host bind "
