@@ -32,7 +32,15 @@ teardown() {
 	for id in $(ls "$ROOT" 2>/dev/null); do
 		"${K[@]}" delete --force "$id" >/dev/null 2>&1 || true
 	done
-	[ -n "${BATS_TEST_COMPLETED:-}" ] || tail -n 20 "$ROOT"/*/virtiofsd.log 2>/dev/null || true
+	[ -n "${BATS_TEST_COMPLETED:-}" ] || tail -n 20 "$ROOT"/*/virtiofsd.log /run/kiln/*/virtiofsd.log 2>/dev/null || true
+	# what a failed podman test left
+	pm rm -f -t 0 vol1 >/dev/null 2>&1 || true
+	pm volume rm -f kiln-vol >/dev/null 2>&1 || true
+}
+
+# logs_have NAME TEXT: whether `podman logs NAME` shows a line TEXT.
+logs_have() {
+	pm logs "$1" 2>/dev/null | grep -qx "$2"
 }
 
 # A host directory with a file, the 8 MiB file, a tarball of 3000 small
@@ -111,12 +119,14 @@ make_volumes() {
 # ---- podman: two VMs
 
 @test "volumes: podman -v DIR:/data, :ro, a named volume, a host write seen live, uid 1000, two containers" {
+	local id
 	make_volumes
 	run pm volume create kiln-vol
 	[ "$status" -eq 0 ]
 	run pm run -d --network none --name vol1 -v "$V:/data" -v "$RO:/ro:ro" \
 		-v kiln-vol:/named "$IMAGE" sh -c 'echo ready; while :; do sleep 0.2; done'
 	[ "$status" -eq 0 ]
+	id=$output
 	wait_until 120 logs_have vol1 ready
 
 	run pm exec vol1 cat /data/hello
@@ -159,7 +169,7 @@ make_volumes() {
 	[ "$status" -eq 0 ]
 	# podman's rm has the runtime delete the container: its volume daemon
 	# went with it
-	run pgrep -ax virtiofsd
+	run pgrep -af "virtiofsd .*/$id/volumes"
 	[ "$status" -eq 1 ]
 }
 
@@ -173,6 +183,6 @@ make_volumes() {
 	[ "$status" -eq 0 ]
 	[ "$output" = from-host ]
 	[ "$(cat "$BATS_TEST_TMPDIR/cvol/written")" = from-ctr ]
-	run pgrep -ax virtiofsd
+	run pgrep -af "virtiofsd .*/vol-ctr/volumes"
 	[ "$status" -eq 1 ]
 }
