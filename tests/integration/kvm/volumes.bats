@@ -116,6 +116,22 @@ make_volumes() {
 	[ "$status" -eq 1 ]
 }
 
+@test "volumes: delete --force after the supervisor was killed leaves no virtiofsd" {
+	local b=$BATS_TEST_TMPDIR/b pid
+	mkdir -p "$BATS_TEST_TMPDIR/data"
+	bundle "$b" '["true"]' '{}' "{\"mounts\": [{\"destination\": \"/data\", \"type\": \"bind\", \"source\": \"$BATS_TEST_TMPDIR/data\", \"options\": [\"rbind\"]}]}"
+	run timeout 300 "${K[@]}" create --bundle "$b" c1
+	[ "$status" -eq 0 ]
+	[ -n "$(pgrep -f "virtiofsd .*$ROOT/c1/volumes")" ]
+	pid=$("${K[@]}" state c1 | jq -r .pid)
+	kill -KILL "$pid"
+	run "${K[@]}" delete --force c1
+	[ "$status" -eq 0 ]
+	assert_clean
+	run grep "$BATS_TEST_TMPDIR" /proc/self/mountinfo
+	[ "$status" -eq 1 ]
+}
+
 # ---- podman: two VMs
 
 @test "volumes: podman -v DIR:/data, :ro, a named volume, a host write seen live, uid 1000, two containers" {
