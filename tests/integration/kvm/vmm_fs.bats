@@ -52,13 +52,14 @@ fs_vm_config() {
 JSON
 }
 
-# start_vmm: kiln-vmm on vm.json, its stdin the FIFO on fd 3, the console
-# (and kiln-vmm's log) in $CONSOLE; $pid is its pid.
+# start_vmm: kiln-vmm on vm.json with its API on $SOCK, its stdin the FIFO
+# on fd 3, the console (and kiln-vmm's log) in $CONSOLE; $pid is its pid.
 start_vmm() {
 	CONSOLE=$BATS_TEST_TMPDIR/console
+	SOCK=$BATS_TEST_TMPDIR/api.sock
 	mkfifo "$BATS_TEST_TMPDIR/in"
-	"$KILN_VMM" --no-api --config-file "$BATS_TEST_TMPDIR/vm.json" <"$BATS_TEST_TMPDIR/in" \
-		>"$CONSOLE" 2>&1 &
+	"$KILN_VMM" --api-sock "$SOCK" --config-file "$BATS_TEST_TMPDIR/vm.json" \
+		<"$BATS_TEST_TMPDIR/in" >"$CONSOLE" 2>&1 &
 	pid=$!
 	exec 3>"$BATS_TEST_TMPDIR/in"
 }
@@ -92,6 +93,12 @@ thread_modes() {
 	[ "$(printf '%s\n' "$output" | grep -c '^2 ')" -eq "${#lines[@]}" ]
 	[[ "$output" == *"2 vcpu0"* ]]
 	[[ "$output" == *"2 vcpu1"* ]]
+	# the API shows the device, and takes no new one after the start
+	api GET /vm/config
+	[[ "$body" == *'"fs":[{"fs_id":"kiln","tag":"kiln","socket_path":'* ]]
+	api PUT /fs/other '{"fs_id": "other", "tag": "other", "socket_path": "x.sock"}'
+	[ "$code" = 400 ]
+	[[ "$body" == *"not supported after starting the microVM"* ]]
 	echo go >&3
 	vmm_wait "$pid" 120
 	cat "$CONSOLE"
