@@ -192,7 +192,8 @@ static int msg_call(struct vhost_user *vu, uint32_t request, const void *payload
 	bool ack = vu->protocol_features & (1ULL << VHOST_USER_PROTOCOL_F_REPLY_ACK);
 	uint64_t status = 0;
 
-	memcpy(m.payload, payload, len);
+	if (len > 0)
+		memcpy(m.payload, payload, len);
 	if (ack)
 		m.flags = VHOST_USER_FLAG_NEED_REPLY;
 	if (msg_send(vu, &m, fds, nr_fds, err) < 0)
@@ -219,7 +220,8 @@ static int msg_get(struct vhost_user *vu, uint32_t request, const void *in, uint
 {
 	struct vhost_user_msg m = {.request = request, .size = in_len};
 
-	memcpy(m.payload, in, in_len);
+	if (in_len > 0)
+		memcpy(m.payload, in, in_len);
 	if (msg_send(vu, &m, NULL, 0, err) < 0)
 		return -1;
 	return msg_recv(vu, request, out, out_len, err);

@@ -49,7 +49,7 @@ static int refused(struct vmm_config *c, const char *body, const char *path_id, 
 		tap_diag("accepted: %s", body);
 		return 0;
 	}
-	if (strstr(msg, want) == NULL) {
+	if (msg == NULL || strstr(msg, want) == NULL) {
 		tap_diag("%s: message \"%s\" lacks \"%s\"", body, msg, want);
 		return 0;
 	}
@@ -307,7 +307,7 @@ static uint32_t payload_u32(const struct fake_msg *m, unsigned int i)
 {
 	uint32_t v;
 
-	memcpy(&v, m->payload + 4 * i, sizeof(v));
+	memcpy(&v, m->payload + (size_t)4 * i, sizeof(v));
 	return v;
 }
 
