@@ -10,6 +10,12 @@ BOOT_TIMEOUT=240
 VIRTIOFSD=/usr/lib/qemu/virtiofsd
 
 teardown() {
+	if [ -z "${BATS_TEST_COMPLETED:-}" ]; then
+		echo "# console:"
+		tail -n 60 "${CONSOLE:-/dev/null}" 2>/dev/null || true
+		echo "# virtiofsd:"
+		tail -n 30 "$BATS_TEST_TMPDIR/virtiofsd.log" 2>/dev/null || true
+	fi
 	[ -z "${pid:-}" ] || kill -KILL "$pid" 2>/dev/null || true
 	[ -z "${fsd:-}" ] || fsd_kill
 }
@@ -25,21 +31,24 @@ fsd_kill() {
 	wait "$fsd" 2>/dev/null || true
 }
 
-# start_virtiofsd: shares $BATS_TEST_TMPDIR/share on $FS_SOCK, which is
-# listening before virtiofsd runs (it gets it with --fd), so nothing has to
-# wait for it; $fsd is its pid.
+# start_virtiofsd: shares $BATS_TEST_TMPDIR/share on $FS_SOCK; $fsd is its
+# pid. The socket is made listening under another name and renamed into
+# place before virtiofsd runs (it gets it with --fd), so once $FS_SOCK
+# exists a connect succeeds.
 start_virtiofsd() {
 	FS_SOCK=$BATS_TEST_TMPDIR/fs.sock
 	python3 -c '
 import os, socket, sys
 s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-s.bind(sys.argv[1])
+s.bind(sys.argv[1] + ".new")
 s.listen(1)
+os.rename(sys.argv[1] + ".new", sys.argv[1])
 os.set_inheritable(s.fileno(), True)
 os.execv(sys.argv[2], [sys.argv[2], "--fd=%d" % s.fileno()] + sys.argv[3:])
 ' "$FS_SOCK" "$VIRTIOFSD" -o source="$BATS_TEST_TMPDIR/share" -o cache=none \
-		>"$BATS_TEST_TMPDIR/virtiofsd.log" 2>&1 &
+		>"$BATS_TEST_TMPDIR/virtiofsd.log" 2>&1 3>&- &
 	fsd=$!
+	wait_until 60 test -S "$FS_SOCK"
 }
 
 # fs_vm_config KILN_TEST: two vCPUs, 256 MiB, the share as tag "kiln".
@@ -53,15 +62,16 @@ JSON
 }
 
 # start_vmm: kiln-vmm on vm.json with its API on $SOCK, its stdin the FIFO
-# on fd 3, the console (and kiln-vmm's log) in $CONSOLE; $pid is its pid.
+# on fd 8 (bats keeps 3 for itself), the console (and kiln-vmm's log) in
+# $CONSOLE; $pid is its pid.
 start_vmm() {
 	CONSOLE=$BATS_TEST_TMPDIR/console
 	SOCK=$BATS_TEST_TMPDIR/api.sock
 	mkfifo "$BATS_TEST_TMPDIR/in"
 	"$KILN_VMM" --api-sock "$SOCK" --config-file "$BATS_TEST_TMPDIR/vm.json" \
-		<"$BATS_TEST_TMPDIR/in" >"$CONSOLE" 2>&1 &
+		<"$BATS_TEST_TMPDIR/in" >"$CONSOLE" 2>&1 3>&- &
 	pid=$!
-	exec 3>"$BATS_TEST_TMPDIR/in"
+	exec 8>"$BATS_TEST_TMPDIR/in"
 }
 
 # The value of key=value line KEY on the console.
@@ -99,7 +109,7 @@ thread_modes() {
 	api PUT /fs/other '{"fs_id": "other", "tag": "other", "socket_path": "x.sock"}'
 	[ "$code" = 400 ]
 	[[ "$body" == *"not supported after starting the microVM"* ]]
-	echo go >&3
+	echo go >&8
 	vmm_wait "$pid" 120
 	cat "$CONSOLE"
 	[ "$status" -eq 0 ]
@@ -127,7 +137,7 @@ thread_modes() {
 	# kiln-vmm notices the hang-up before the guest goes on
 	wait_until 60 grep -q "fs 'kiln': vhost-user back end" "$CONSOLE"
 	kill -0 "$pid"
-	echo go >&3
+	echo go >&8
 	vmm_wait "$pid" 120
 	cat "$CONSOLE"
 	[ "$status" -eq 0 ]
