@@ -142,7 +142,7 @@ thread_modes() {
 	cat "$CONSOLE"
 	[ "$status" -eq 0 ]
 	[ "$(value fs_hello)" = hello-from-host ]
-	[[ "$(value fs_after)" == error:*"I/O error"* ]]
+	[[ "$(value fs_after)" == error:*"Input/output error"* ]]
 	[ "$(value fs_ls)" = failed ]
 	grep -q KILN-GUEST-DONE "$CONSOLE"
 	# one line names the device and the socket
