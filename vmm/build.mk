@@ -27,7 +27,7 @@ $(TEST_GUEST_INITRD): tests/guest/init packaging/mkinitramfs $(BUILD)/tests/gues
 	packaging/mkinitramfs -i $< -o $@ -f $(BUILD)/tests/guest/vsock_test:bin/vsock_test
 $(TEST_GUEST_INITRD_DEBIAN): tests/guest/init packaging/mkinitramfs $(BUILD)/tests/guest/vsock_test
 	packaging/mkinitramfs -k "$$(packaging/find-kernel)" -i $< -o $@ -m virtio_mmio -m virtio_blk \
-		-m vmw_vsock_virtio_transport -f $(BUILD)/tests/guest/vsock_test:bin/vsock_test
+		-m vmw_vsock_virtio_transport -m virtiofs -f $(BUILD)/tests/guest/vsock_test:bin/vsock_test
 
 # The guest half of the vsock tests: static, the initramfs has no libc.
 $(BUILD)/tests/guest/vsock_test: tests/guest/vsock_test.c

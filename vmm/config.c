@@ -53,6 +53,14 @@ static void net_release(struct net_iface_config *n)
 	memset(n, 0, sizeof(*n));
 }
 
+static void fs_release(struct fs_config *f)
+{
+	free(f->fs_id);
+	free(f->tag);
+	free(f->socket_path);
+	memset(f, 0, sizeof(*f));
+}
+
 static void vsock_release(struct vsock_config *v)
 {
 	free(v->uds_path);
@@ -80,6 +88,8 @@ void vmm_config_release(struct vmm_config *c)
 		drive_release(&c->drives[i]);
 	for (unsigned int i = 0; i < c->nr_nets; i++)
 		net_release(&c->nets[i]);
+	for (unsigned int i = 0; i < c->nr_fs; i++)
+		fs_release(&c->fs[i]);
 	vsock_release(&c->vsock);
 	logger_release(&c->logger);
 	metrics_release(&c->metrics);
@@ -490,7 +500,7 @@ struct net_iface_config *vmm_config_net(struct vmm_config *c, const char *iface_
 
 unsigned int vmm_config_virtio_count(const struct vmm_config *c)
 {
-	return c->nr_drives + c->nr_nets + (c->vsock.present ? 1 : 0);
+	return c->nr_drives + c->nr_nets + c->nr_fs + (c->vsock.present ? 1 : 0);
 }
 
 int vmm_config_virtio_check(const struct vmm_config *c, unsigned int slots, kiln_error_t *err)
@@ -500,10 +510,10 @@ int vmm_config_virtio_check(const struct vmm_config *c, unsigned int slots, kiln
 	if (need <= slots)
 		return 0;
 	return kiln_error_make(err, 0,
-			       "%u drives, %u network interfaces and %s vsock need %u virtio-mmio "
-			       "devices; the machine has %u",
-			       c->nr_drives, c->nr_nets, c->vsock.present ? "a" : "no", need,
-			       slots);
+			       "%u drives, %u network interfaces, %u fs devices and %s vsock need "
+			       "%u virtio-mmio devices; the machine has %u",
+			       c->nr_drives, c->nr_nets, c->nr_fs, c->vsock.present ? "a" : "no",
+			       need, slots);
 }
 
 /* The tap's name as TUNSETIFF takes it (a network interface name). */
@@ -605,6 +615,78 @@ int vmm_config_set_net(struct vmm_config *c, const kiln_json_t *obj, const char 
 	n->host_dev_name = xstrdup(tap);
 	n->has_mac = has_mac;
 	memcpy(n->guest_mac, mac, VMM_MAC_LEN);
+	return 0;
+}
+
+/* ---- virtio-fs ---- */
+
+struct fs_config *vmm_config_fs(struct vmm_config *c, const char *fs_id)
+{
+	for (unsigned int i = 0; i < c->nr_fs; i++)
+		if (streq(c->fs[i].fs_id, fs_id))
+			return &c->fs[i];
+	return NULL;
+}
+
+int vmm_config_set_fs(struct vmm_config *c, const kiln_json_t *obj, const char *path_id,
+		      kiln_error_t *err)
+{
+	static const char *const fields[] = {
+	    "fs_id", "tag", "socket_path", "num_request_queues", "queue_size", NULL};
+	const char *id = NULL, *tag = NULL, *sock = NULL;
+	uint32_t nq = 1, qsize = VMM_FS_QUEUE_SIZE;
+	struct fs_config *f;
+
+	if (object_check(obj, err) < 0 || fields_check(obj, fields, err) < 0)
+		return -1;
+	if (required_string(obj, "fs_id", &id, err) < 0 ||
+	    item_id_check(obj, "fs_id", "fs", id, path_id, err) < 0)
+		return -1;
+	if (path_field(obj, "tag", true, &tag, err) < 0)
+		return -1;
+	if (strlen(tag) > VMM_FS_TAG_MAX)
+		return field_error(err, 0, obj, "tag", "\"%.64s\" is longer than %d bytes", tag,
+				   VMM_FS_TAG_MAX);
+	if (path_field(obj, "socket_path", true, &sock, err) < 0)
+		return -1;
+	if (strlen(sock) >= sizeof(((struct sockaddr_un *)NULL)->sun_path))
+		return field_error(err, 0, obj, "socket_path",
+				   "'%.64s...' is too long for a unix socket (max %zu bytes)", sock,
+				   sizeof(((struct sockaddr_un *)NULL)->sun_path) - 1);
+	if (kiln_json_get_uint32(obj, "num_request_queues", &nq, err) < 0 ||
+	    kiln_json_get_uint32(obj, "queue_size", &qsize, err) < 0)
+		return -1;
+	if (nq < 1 || nq > VMM_FS_MAX_REQUEST_QUEUES)
+		return field_error(err, 0, obj, "num_request_queues", "%u is out of range (1..%d)",
+				   nq, VMM_FS_MAX_REQUEST_QUEUES);
+	if (qsize < 2 || qsize > VMM_FS_QUEUE_SIZE || (qsize & (qsize - 1)) != 0)
+		return field_error(err, 0, obj, "queue_size", "%u is not a power of 2 from 2 to %d",
+				   qsize, VMM_FS_QUEUE_SIZE);
+	for (unsigned int i = 0; i < c->nr_fs; i++)
+		if (!streq(c->fs[i].fs_id, id) && streq(c->fs[i].tag, tag))
+			return field_error(err, 0, obj, "tag",
+					   "\"%s\" is already used by fs \"%s\"", tag,
+					   c->fs[i].fs_id);
+	f = vmm_config_fs(c, id);
+	if (f == NULL) {
+		if (c->nr_fs >= VMM_MAX_FS)
+			return field_error(err, 0, obj, "fs_id",
+					   "cannot add \"%s\": at most %d fs devices are supported",
+					   id, VMM_MAX_FS);
+		if (vmm_config_virtio_count(c) >= VMM_MAX_VIRTIO)
+			return field_error(err, 0, obj, "fs_id",
+					   "cannot add \"%s\": the devices would need more than %d "
+					   "virtio-mmio devices",
+					   id, VMM_MAX_VIRTIO);
+		f = &c->fs[c->nr_fs++];
+	} else {
+		fs_release(f);
+	}
+	f->fs_id = xstrdup(id);
+	f->tag = xstrdup(tag);
+	f->socket_path = xstrdup(sock);
+	f->num_request_queues = nq;
+	f->queue_size = qsize;
 	return 0;
 }
 
@@ -750,11 +832,13 @@ static int section_apply(struct vmm_config *c, const char *key, const kiln_json_
 		return array_apply(c, node, vmm_config_set_net, err);
 	if (streq(key, "drives"))
 		return array_apply(c, node, vmm_config_set_drive, err);
+	if (streq(key, "fs"))
+		return array_apply(c, node, vmm_config_set_fs, err);
 	if (key_allowed(key, unsupported_sections))
 		return unsupported_section(node, err);
 	return kiln_error_make(err, 0,
 			       "%.64s: unknown section (expected one of: boot-source, drives, "
-			       "machine-config, network-interfaces, vsock, logger, metrics)",
+			       "machine-config, network-interfaces, fs, vsock, logger, metrics)",
 			       key);
 }
 
@@ -838,6 +922,19 @@ static void net_gen(kiln_json_gen_t *gen, const struct net_iface_config *n)
 	gen_string_or_null(gen, "guest_mac", n->has_mac ? mac : NULL);
 	gen_string_or_null(gen, "rx_rate_limiter", NULL);
 	gen_string_or_null(gen, "tx_rate_limiter", NULL);
+	kiln_json_gen_map_close(gen);
+}
+
+static void fs_gen(kiln_json_gen_t *gen, const struct fs_config *f)
+{
+	kiln_json_gen_map_open(gen);
+	gen_string_or_null(gen, "fs_id", f->fs_id);
+	gen_string_or_null(gen, "tag", f->tag);
+	gen_string_or_null(gen, "socket_path", f->socket_path);
+	kiln_json_gen_key(gen, "num_request_queues");
+	kiln_json_gen_uint64(gen, f->num_request_queues);
+	kiln_json_gen_key(gen, "queue_size");
+	kiln_json_gen_uint64(gen, f->queue_size);
 	kiln_json_gen_map_close(gen);
 }
 
@@ -936,6 +1033,13 @@ char *vmm_config_to_json(const struct vmm_config *c)
 	}
 
 	gen_string_or_null(gen, "entropy", NULL);
+
+	/* kiln's own section, after Firecracker's: always present. */
+	kiln_json_gen_key(gen, "fs");
+	kiln_json_gen_array_open(gen);
+	for (unsigned int i = 0; i < c->nr_fs; i++)
+		fs_gen(gen, &c->fs[i]);
+	kiln_json_gen_array_close(gen);
 	kiln_json_gen_map_close(gen);
 	return gen_finish(gen);
 }

@@ -18,6 +18,14 @@
 #define VMM_MAX_VIRTIO	   16
 #define VMM_MAX_NET_IFACES 8
 #define VMM_MAC_LEN	   6
+/* virtio-fs devices (a shared directory each, vmm/virtio/fs.h). */
+#define VMM_MAX_FS 8
+/* virtio 1.2 §5.11.4: the tag is 36 bytes, NUL-padded, not terminated. */
+#define VMM_FS_TAG_MAX 36
+/* Queue 0 is the hiprio queue; the request queues follow, all on one
+ * virtio-mmio device (VIRTIO_MMIO_MAX_QUEUES). */
+#define VMM_FS_MAX_REQUEST_QUEUES 7
+#define VMM_FS_QUEUE_SIZE	  1024
 
 struct machine_config {
 	uint32_t vcpu_count;   /* 1..VMM_MAX_VCPUS, default 1 */
@@ -56,6 +64,17 @@ struct net_iface_config {
 	uint8_t guest_mac[VMM_MAC_LEN];
 };
 
+/* A virtio-fs device whose back end is a vhost-user server (virtiofsd)
+ * listening on socket_path, which someone else made before kiln-vmm
+ * starts. */
+struct fs_config {
+	char *fs_id;
+	char *tag; /* 1..VMM_FS_TAG_MAX bytes: what the guest mounts */
+	char *socket_path;
+	uint32_t num_request_queues; /* 1..VMM_FS_MAX_REQUEST_QUEUES, default 1 */
+	uint32_t queue_size;	     /* a power of 2, default VMM_FS_QUEUE_SIZE */
+};
+
 struct logger_config {
 	bool present;
 	char *log_path;
@@ -77,6 +96,8 @@ struct vmm_config {
 	unsigned int nr_drives;
 	struct net_iface_config nets[VMM_MAX_NET_IFACES];
 	unsigned int nr_nets;
+	struct fs_config fs[VMM_MAX_FS];
+	unsigned int nr_fs;
 	struct vsock_config vsock;
 	struct logger_config logger;
 	struct metrics_config metrics;
@@ -90,8 +111,8 @@ void vmm_config_release(struct vmm_config *c);
 struct drive_config *vmm_config_drive(struct vmm_config *c, const char *drive_id);
 
 /* --config-file: the same JSON `GET /vm/config` returns ("boot-source",
- * "drives", "machine-config", "network-interfaces", "vsock", "logger",
- * "metrics"; other
+ * "drives", "machine-config", "network-interfaces", "fs", "vsock",
+ * "logger", "metrics"; other
  * Firecracker sections are accepted only when null or empty). Errors name
  * the JSON path. c must be initialised; it is replaced as a whole on success
  * and left untouched on failure. */
@@ -138,7 +159,16 @@ int vmm_config_set_net(struct vmm_config *c, const kiln_json_t *obj, const char 
 		       kiln_error_t *err);
 /* The interface with this id, or NULL. */
 struct net_iface_config *vmm_config_net(struct vmm_config *c, const char *iface_id);
-/* virtio-mmio devices the configuration needs (drives, interfaces, vsock). */
+/* PUT /fs/{id} (kiln's own, in Firecracker's style): adds or replaces a
+ * virtio-fs device. path_id as for drives. tag must be unique among the
+ * devices; socket_path must fit a unix socket address (it is connected at
+ * InstanceStart, not now: the back end may start later). */
+int vmm_config_set_fs(struct vmm_config *c, const kiln_json_t *obj, const char *path_id,
+		      kiln_error_t *err);
+/* The fs device with this id, or NULL. */
+struct fs_config *vmm_config_fs(struct vmm_config *c, const char *fs_id);
+/* virtio-mmio devices the configuration needs (drives, interfaces, fs,
+ * vsock). */
 unsigned int vmm_config_virtio_count(const struct vmm_config *c);
 /* Fails, naming what needs them, when c needs more than `slots`. */
 int vmm_config_virtio_check(const struct vmm_config *c, unsigned int slots, kiln_error_t *err);

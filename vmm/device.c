@@ -9,6 +9,7 @@
 #include "vmm/devices/i8042.h"
 #include "vmm/devices/serial.h"
 #include "vmm/virtio/blk.h"
+#include "vmm/virtio/fs.h"
 #include "vmm/virtio/net.h"
 #include "vmm/virtio/vsock.h"
 
@@ -16,8 +17,8 @@
  * GSIs and the order the guest finds them in) in this order: drives
  * first, the root drive being the first of them (/dev/vda). */
 const struct vmm_device_kind *const vmm_device_kinds[] = {
-    &serial_kind,     &i8042_kind,	  &boot_timer_kind,
-    &virtio_blk_kind, &virtio_vsock_kind, &virtio_net_kind,
+    &serial_kind,	&i8042_kind,	  &boot_timer_kind, &virtio_blk_kind,
+    &virtio_vsock_kind, &virtio_net_kind, &virtio_fs_kind,
 };
 const size_t vmm_device_kinds_len = ARRAY_SIZE(vmm_device_kinds);
 

@@ -21,16 +21,24 @@ struct gmem_region {
 	uint64_t gpa;
 	uint64_t size;
 	uint8_t *host;
+	uint64_t fd_offset; /* where host starts in guest_mem.fd */
 };
 
 struct guest_mem {
 	struct gmem_region regions[GMEM_MAX_REGIONS];
 	unsigned int nr_regions;
 	uint64_t size; /* total RAM in bytes */
+	/* A memfd holding all RAM when it is shared with another process (a
+	 * vhost-user back end maps it); -1 for private anonymous memory. */
+	int fd;
 };
 
 /* Maps `size` bytes of anonymous memory and lays it out around the gap. */
 int gmem_init(struct guest_mem *m, uint64_t size, kiln_error_t *err);
+/* The same, backed by a memfd mapped MAP_SHARED, so that a vhost-user back
+ * end can map it too (SET_MEM_TABLE passes m->fd and each region's
+ * fd_offset). */
+int gmem_init_shared(struct guest_mem *m, uint64_t size, kiln_error_t *err);
 void gmem_release(struct guest_mem *m);
 
 /* A host pointer to [gpa, gpa + len) when that range lies wholly inside one

@@ -74,11 +74,13 @@ static const struct rule common_rules[] = {
 };
 
 /* The main thread once the VM runs: the event loop, device emulation and
- * the host side of virtio-net and vsock, then teardown. */
+ * the host side of virtio-net and vsock, virtio-fs's vhost-user traffic
+ * (its socket is connected and guest memory mapped before the filter),
+ * then teardown. */
 static const struct rule vmm_rules[] = {
     ALLOW(epoll_wait),		   /* the event loop; net's and vsock's own epoll sets */
     ALLOW(epoll_pwait),		   /* the same, where glibc uses it */
-    ALLOW(epoll_ctl),		   /* device and vsock connection interest */
+    ALLOW(epoll_ctl),		   /* device and vsock connection interest; fs kick fds */
     ALLOW(read),		   /* eventfds, signalfd (SIGTERM...), console input, tap rx */
     ALLOW(writev),		   /* virtio-net tx to the tap */
     ALLOW(preadv),		   /* virtio-blk reads */
@@ -89,8 +91,8 @@ static const struct rule vmm_rules[] = {
     ALLOW(accept4),		   /* vsock: host connects to uds_path */
     ALLOW(getsockopt),		   /* vsock: SO_ERROR of a guest connect */
     ALLOW(sendto),		   /* vsock: data and "OK port" to host sockets */
-    ALLOW(sendmsg),		   /* vsock: data to host sockets */
-    ALLOW(recvmsg),		   /* vsock: data from host sockets */
+    ALLOW(sendmsg),		   /* vsock: data to host sockets; fs: vhost-user messages */
+    ALLOW(recvmsg),		   /* vsock: data from host sockets; fs: vhost-user replies */
     ALLOW(recvfrom),		   /* vsock: a host's "CONNECT port" line */
     ALLOW(shutdown),		   /* vsock: half-close */
     ALLOW_IOCTL(TUNSETOFFLOAD),	   /* virtio-net: offloads the driver acked */
@@ -119,7 +121,9 @@ static const struct rule api_rules[] = {
 };
 
 /* A vCPU thread: KVM_RUN, and the port-I/O and MMIO exits it dispatches
- * to the devices (console output, device resets by the driver). */
+ * to the devices (console output, device resets by the driver). virtio-fs
+ * needs nothing here: a vCPU only signals an eventfd (write) and the event
+ * loop talks to the back end. */
 static const struct rule vcpu_rules[] = {
     ALLOW_IOCTL(KVM_RUN),	/* running the guest */
     ALLOW_IOCTL(TUNSETOFFLOAD), /* virtio-net reset clears the tap's offloads */

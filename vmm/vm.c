@@ -17,7 +17,7 @@ static const struct {
     {KVM_CAP_EXT_CPUID, "KVM_CAP_EXT_CPUID"},	  {KVM_CAP_MP_STATE, "KVM_CAP_MP_STATE"},
 };
 
-int vm_create(struct machine *m, uint64_t mem_bytes, kiln_error_t *err)
+int vm_create(struct machine *m, uint64_t mem_bytes, bool shared_mem, kiln_error_t *err)
 {
 	struct kvm_pit_config pit = {.flags = KVM_PIT_SPEAKER_DUMMY};
 	uint64_t identity = VM_IDENTITY_MAP_ADDR;
@@ -46,7 +46,8 @@ int vm_create(struct machine *m, uint64_t mem_bytes, kiln_error_t *err)
 	if (ioctl(m->vm_fd, KVM_CREATE_PIT2, &pit) < 0)
 		return kiln_error_make(err, errno, "KVM_CREATE_PIT2");
 
-	r = gmem_init(&m->mem, mem_bytes, err);
+	r = shared_mem ? gmem_init_shared(&m->mem, mem_bytes, err)
+		       : gmem_init(&m->mem, mem_bytes, err);
 	if (r < 0)
 		return r;
 	for (unsigned int i = 0; i < m->mem.nr_regions; i++) {

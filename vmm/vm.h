@@ -3,6 +3,7 @@
 #ifndef KILN_VMM_VM_H
 #define KILN_VMM_VM_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "common/error.h"
@@ -15,7 +16,8 @@
 
 /* Opens /dev/kvm, checks the capabilities kiln-vmm relies on, creates the
  * VM, irqchip and PIT, and maps mem_bytes of RAM into m->mem and KVM. */
-int vm_create(struct machine *m, uint64_t mem_bytes, kiln_error_t *err);
+/* shared_mem: guest RAM in a memfd (gmem_init_shared), for vhost-user. */
+int vm_create(struct machine *m, uint64_t mem_bytes, bool shared_mem, kiln_error_t *err);
 void vm_release(struct machine *m);
 
 #endif

@@ -219,7 +219,10 @@ static int vmm_boot_once(struct vmm *v, const struct vmm_config *cfg, kiln_error
 				    err);
 	if (r == 0) {
 		v->m.nr_vcpus = cfg->machine.vcpu_count;
-		r = vm_create(&v->m, (uint64_t)cfg->machine.mem_size_mib << 20, err);
+		/* A vhost-user back end maps guest memory: it must be a
+		 * shareable fd then. */
+		r = vm_create(&v->m, (uint64_t)cfg->machine.mem_size_mib << 20, cfg->nr_fs > 0,
+			      err);
 	}
 	/* The boot timer counts from the start of this function. */
 	if (r == 0)

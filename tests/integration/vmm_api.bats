@@ -125,6 +125,38 @@ teardown() {
 	grep -q '"uptime_ms":' "$BATS_TEST_TMPDIR/metrics.json"
 }
 
+@test "vmm api: fs devices are validated, shown in /vm/config, and need their socket at InstanceStart" {
+	api PUT /fs/kiln '{"fs_id": "kiln", "tag": "kiln", "socket_path": "fs.sock", "cache": "none"}'
+	[ "$code" = 400 ]
+	[[ "$body" == *"cache: unknown field"* ]]
+	api PUT /fs/kiln '{"fs_id": "other", "tag": "kiln", "socket_path": "fs.sock"}'
+	[ "$code" = 400 ]
+	[[ "$body" == *"does not match the fs id"* ]]
+	api PUT /fs/kiln '{"fs_id": "kiln", "tag": "abcdefghijabcdefghijabcdefghijabcdefg", "socket_path": "fs.sock"}'
+	[ "$code" = 400 ]
+	[[ "$body" == *"longer than 36 bytes"* ]]
+	api GET /vm/config
+	[[ "$body" == *'"fs":[]'* ]]
+	api PUT /fs/kiln "{\"fs_id\": \"kiln\", \"tag\": \"kiln\", \"socket_path\": \"$BATS_TEST_TMPDIR/fs.sock\"}"
+	[ "$code" = 204 ]
+	api GET /vm/config
+	[[ "$body" == *"\"fs\":[{\"fs_id\":\"kiln\",\"tag\":\"kiln\",\"socket_path\":\"$BATS_TEST_TMPDIR/fs.sock\",\"num_request_queues\":1,\"queue_size\":1024}]"* ]]
+	# nobody listens there: InstanceStart fails before any of the VM
+	# exists, naming the device and the socket, and can be retried
+	touch "$BATS_TEST_TMPDIR/vmlinux"
+	api PUT /boot-source "{\"kernel_image_path\": \"$BATS_TEST_TMPDIR/vmlinux\"}"
+	[ "$code" = 204 ]
+	api PUT /actions '{"action_type": "InstanceStart"}'
+	[ "$code" = 400 ]
+	[[ "$body" == *"fs 'kiln': cannot connect to vhost-user socket '$BATS_TEST_TMPDIR/fs.sock'"* ]]
+	api GET /
+	[[ "$body" == *'"state":"Not started"'* ]]
+	api PUT /actions '{"action_type": "InstanceStart"}'
+	[ "$code" = 400 ]
+	[[ "$body" == *"cannot connect to vhost-user socket"* ]]
+	[ ! -e "$BATS_TEST_TMPDIR/fs.sock" ]
+}
+
 @test "vmm api: SIGTERM stops the VMM and removes its socket" {
 	kill -TERM "$VMM_PID"
 	vmm_wait "$VMM_PID" 30

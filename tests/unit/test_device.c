@@ -16,6 +16,7 @@
 #include "vmm/devices/i8042.h"
 #include "vmm/devices/serial.h"
 #include "vmm/virtio/blk.h"
+#include "vmm/virtio/fs.h"
 #include "vmm/virtio/net.h"
 #include "vmm/virtio/vsock.h"
 
@@ -45,9 +46,9 @@ static int kind_index(const struct vmm_device_kind *kind)
 
 static int test_kinds_registered_once(void)
 {
-	const struct vmm_device_kind *const all[] = {&serial_kind,	 &i8042_kind,
-						     &boot_timer_kind,	 &virtio_blk_kind,
-						     &virtio_vsock_kind, &virtio_net_kind};
+	const struct vmm_device_kind *const all[] = {
+	    &serial_kind,	&i8042_kind,	  &boot_timer_kind, &virtio_blk_kind,
+	    &virtio_vsock_kind, &virtio_net_kind, &virtio_fs_kind};
 
 	TAP_CHECK(vmm_device_kinds_len == ARRAY_SIZE(all));
 	for (size_t i = 0; i < ARRAY_SIZE(all); i++)

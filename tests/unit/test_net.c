@@ -673,8 +673,8 @@ static int test_boot_refuses_before_building(void)
 	c.nr_drives = VMM_MAX_DRIVES; /* counted, never opened */
 	c.vsock.present = true;
 	TAP_CHECK(vmm_boot(&boot_vmm, &c, &err) < 0);
-	TAP_CHECK_STR(err->msg, "16 drives, 0 network interfaces and a vsock need 17 virtio-mmio "
-				"devices; the machine has 16");
+	TAP_CHECK_STR(err->msg, "16 drives, 0 network interfaces, 0 fs devices and a vsock need 17 "
+				"virtio-mmio devices; the machine has 16");
 	TAP_CHECK(!boot_vmm.boot_failed && boot_vmm.m.kvm_fd < 0);
 	kiln_error_free(&err);
 	c.nr_drives = 0;

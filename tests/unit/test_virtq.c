@@ -69,7 +69,7 @@ static int test_enable_size_not_power_of_two(void)
 	TAP_CHECK(f->q.error != NULL);
 	f->q.num = 0;
 	TAP_CHECK(fx_enable(f) == -EINVAL);
-	f->q.num = 512; /* a power of 2, but above QueueNumMax */
+	f->q.num = 2 * VIRTQ_SIZE_MAX; /* a power of 2, but above QueueNumMax */
 	TAP_CHECK(fx_enable(f) == -EINVAL);
 	f->q.num = 0x10000 + 4; /* would truncate to 4 in a uint16_t */
 	TAP_CHECK(fx_enable(f) == -EINVAL);

@@ -374,6 +374,16 @@ static void route_net(struct vmm_api *api, const struct http_request *req, const
 	put_before_boot(api, req, resp, NULL, vmm_config_set_net, id);
 }
 
+/* ---- virtio-fs (kiln's own resource, in Firecracker's style) ---- */
+
+static void route_fs(struct vmm_api *api, const struct http_request *req, const char *id,
+		     struct http_response *resp)
+{
+	if (!url_id_ok(resp, "fs", id))
+		return;
+	put_before_boot(api, req, resp, NULL, vmm_config_set_fs, id);
+}
+
 /* ---- actions and VM state ---- */
 
 static int instance_start_locked(struct vmm_api *api, kiln_error_t *err)
@@ -521,6 +531,7 @@ static const struct route routes[] = {
     {"/boot-source", false, M_PUT, "PUT", route_boot_source},
     {"/drives/", true, M_PUT | M_PATCH, "PUT, PATCH", route_drive},
     {"/network-interfaces/", true, M_PUT | M_PATCH, "PUT, PATCH", route_net},
+    {"/fs/", true, M_PUT, "PUT", route_fs},
     {"/vsock", false, M_PUT, "PUT", route_vsock},
     {"/logger", false, M_PUT, "PUT", route_logger},
     {"/metrics", false, M_PUT, "PUT", route_metrics},

@@ -26,6 +26,8 @@ static const struct bus_ops virtio_mmio_bus_ops = {
 
 static uint64_t device_features(const struct virtio_mmio *t)
 {
+	if (t->ops->features_exact)
+		return t->ops->features(t->dev);
 	return t->ops->features(t->dev) | VIRTIO_MMIO_TRANSPORT_FEATURES;
 }
 
@@ -152,6 +154,9 @@ static void status_write(struct virtio_mmio *t, uint32_t v)
 	if ((v & VIRTIO_CONFIG_S_DRIVER_OK) && !(old & VIRTIO_CONFIG_S_DRIVER_OK) &&
 	    (v & VIRTIO_CONFIG_S_NEEDS_RESET))
 		irq_send(t, VIRTIO_MMIO_INT_CONFIG);
+	else if ((v & QUEUES_LIVE) == QUEUES_LIVE && !(old & VIRTIO_CONFIG_S_DRIVER_OK) &&
+		 t->ops->driver_ok)
+		t->ops->driver_ok(t->dev);
 }
 
 static void queue_ready_write(struct virtio_mmio *t, struct virtio_mmio_queue *q, uint32_t v)
@@ -219,7 +224,7 @@ static uint32_t reg_read(struct virtio_mmio *t, uint64_t off)
 	case VIRTIO_MMIO_QUEUE_READY:
 		return q ? q->vq.ready : 0;
 	case VIRTIO_MMIO_INTERRUPT_STATUS:
-		return t->isr;
+		return t->isr | (t->ops->irq_external ? VIRTIO_MMIO_INT_VRING : 0);
 	case VIRTIO_MMIO_STATUS:
 		return t->status;
 	case VIRTIO_MMIO_SHM_LEN_LOW:
@@ -390,6 +395,28 @@ static int doorbells_wire(struct virtio_mmio *t, kiln_error_t *err)
 			return -1;
 		q->watched = true;
 	}
+	return 0;
+}
+
+void virtio_mmio_queue_unwatch(struct virtio_mmio *t, unsigned int queue)
+{
+	struct virtio_mmio_queue *q = &t->queues[queue];
+
+	if (queue >= t->ops->nr_queues || !q->watched)
+		return;
+	evloop_del(&t->m->loop, q->notify_fd);
+	q->watched = false;
+}
+
+int virtio_mmio_queue_watch(struct virtio_mmio *t, unsigned int queue, kiln_error_t *err)
+{
+	struct virtio_mmio_queue *q = &t->queues[queue];
+
+	if (queue >= t->ops->nr_queues || q->watched || q->notify_fd < 0)
+		return 0;
+	if (evloop_add(&t->m->loop, q->notify_fd, EPOLLIN, queue_notify_event, q, err) < 0)
+		return -1;
+	q->watched = true;
 	return 0;
 }
 

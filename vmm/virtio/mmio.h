@@ -35,8 +35,21 @@ struct virtio_dev_ops {
 	uint16_t queue_size_max; /* QueueNumMax, a power of 2 <= VIRTQ_SIZE_MAX */
 	uint32_t config_size;	 /* bytes of device configuration at 0x100 */
 	/* Device-specific feature bits; the transport adds VERSION_1,
-	 * INDIRECT_DESC and EVENT_IDX. */
+	 * INDIRECT_DESC and EVENT_IDX, unless features_exact is set. */
 	uint64_t (*features)(void *dev);
+	/* features() is the whole offer, transport bits included: a device
+	 * whose rings another process runs (vhost-user) offers only what
+	 * that process implements. */
+	bool features_exact;
+	/* Another process raises the used-buffer interrupt on the device's
+	 * irqfd without going through the transport, so InterruptStatus
+	 * always reads VIRTIO_MMIO_INT_VRING (as Firecracker's vhost-user
+	 * devices do): the driver then looks at every queue, which costs a
+	 * few reads, instead of dropping the interrupt as spurious. */
+	bool irq_external;
+	/* DRIVER_OK was just set (after a successful FEATURES_OK, with no
+	 * error pending): the device may start. May be NULL. */
+	void (*driver_ok)(void *dev);
 	/* [offset, offset + len) lies within config_size. */
 	void (*config_read)(void *dev, uint32_t offset, uint8_t *data, uint32_t len);
 	/* NULL when the configuration is read-only. */
@@ -96,6 +109,12 @@ void virtio_mmio_release(struct virtio_mmio *t);
 /* The bus handlers (also what bus_dispatch() reaches). */
 void virtio_mmio_read(void *opaque, uint64_t offset, uint8_t *data, uint32_t len);
 void virtio_mmio_write(void *opaque, uint64_t offset, const uint8_t *data, uint32_t len);
+
+/* Takes queue's ioeventfd off the event loop (a vhost-user back end reads
+ * it instead) or puts it back. On the event-loop thread only (the loop is
+ * not thread-safe). */
+void virtio_mmio_queue_unwatch(struct virtio_mmio *t, unsigned int queue);
+int virtio_mmio_queue_watch(struct virtio_mmio *t, unsigned int queue, kiln_error_t *err);
 
 /* The features both sides agreed on (valid once FEATURES_OK is set). */
 bool virtio_mmio_has_feature(const struct virtio_mmio *t, unsigned int bit);

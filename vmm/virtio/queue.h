@@ -15,9 +15,10 @@
 
 #include "vmm/mem.h"
 
-/* The largest queue any kiln device offers (QueueNumMax); also the longest
- * descriptor chain (virtio 1.2 §2.7.5.3.1: no chain longer than the queue). */
-#define VIRTQ_SIZE_MAX 256
+/* The largest queue any kiln device offers (QueueNumMax; virtio-fs offers
+ * 1024 as QEMU's vhost-user-fs does); also the longest descriptor chain
+ * (virtio 1.2 §2.7.5.3.1: no chain longer than the queue). */
+#define VIRTQ_SIZE_MAX 1024
 
 /* One descriptor chain as the device sees it. iov[0, nr_readable) are the
  * device-readable buffers, iov[nr_readable, nr_readable + nr_writable) the
