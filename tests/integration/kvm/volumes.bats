@@ -133,6 +133,33 @@ make_volumes() {
 	[ "$status" -eq 1 ]
 }
 
+@test "volumes: a virtiofsd that dies fails the volume with EIO; the container and its VM go on" {
+	local b=$BATS_TEST_TMPDIR/b
+	mkdir -p "$BATS_TEST_TMPDIR/data"
+	echo before >"$BATS_TEST_TMPDIR/data/f"
+	bundle "$b" '["sleep", "600"]' '{}' "{\"mounts\": [{\"destination\": \"/data\", \"type\": \"bind\", \"source\": \"$BATS_TEST_TMPDIR/data\", \"options\": [\"rbind\"]}]}"
+	timeout 300 "${K[@]}" create --bundle "$b" c1 >"$BATS_TEST_TMPDIR/out" 2>&1 ||
+		{ cat "$BATS_TEST_TMPDIR/out"; false; }
+	"${K[@]}" start c1
+	run timeout 120 "${K[@]}" exec c1 cat /data/f
+	[ "$status" -eq 0 ] && [ "$output" = before ]
+	pkill -KILL -f "virtiofsd .*$ROOT/c1/volumes"
+	# kiln-vmm takes the queues over, the supervisor says what happened
+	wait_until 120 grep -q "its requests now fail with EIO" "$ROOT/c1/vm/vmm.log"
+	wait_until 120 grep -q "volume daemon virtiofsd was killed by SIGKILL" "$BATS_TEST_TMPDIR/out"
+	run timeout 120 "${K[@]}" exec c1 cat /data/f
+	echo "status $status: $output"
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"Input/output error"* ]]
+	run timeout 120 "${K[@]}" exec c1 echo alive
+	[ "$status" -eq 0 ] && [ "$output" = alive ]
+	status_is c1 running
+	"${K[@]}" kill c1 KILL
+	run "${K[@]}" delete --force c1
+	[ "$status" -eq 0 ]
+	assert_clean
+}
+
 # ---- podman: two VMs
 
 @test "volumes: podman -v DIR:/data, :ro, a named volume, a host write seen live, uid 1000, two containers" {
