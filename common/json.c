@@ -993,6 +993,34 @@ int kiln_json_gen_null(kiln_json_gen_t *gen)
 	return gen_after_value(gen, yajl_gen_null(gen->g));
 }
 
+int kiln_json_gen_kv_string(kiln_json_gen_t *gen, const char *key, const char *s)
+{
+	if (kiln_json_gen_key(gen, key) < 0)
+		return -1;
+	return s ? kiln_json_gen_string(gen, s) : kiln_json_gen_null(gen);
+}
+
+int kiln_json_gen_kv_int64(kiln_json_gen_t *gen, const char *key, int64_t v)
+{
+	if (kiln_json_gen_key(gen, key) < 0)
+		return -1;
+	return kiln_json_gen_int64(gen, v);
+}
+
+int kiln_json_gen_kv_uint64(kiln_json_gen_t *gen, const char *key, uint64_t v)
+{
+	if (kiln_json_gen_key(gen, key) < 0)
+		return -1;
+	return kiln_json_gen_uint64(gen, v);
+}
+
+int kiln_json_gen_kv_bool(kiln_json_gen_t *gen, const char *key, bool v)
+{
+	if (kiln_json_gen_key(gen, key) < 0)
+		return -1;
+	return kiln_json_gen_bool(gen, v);
+}
+
 int kiln_json_gen_finish(kiln_json_gen_t *gen, char **out, size_t *len, kiln_error_t *err)
 {
 	const unsigned char *buf;

@@ -138,6 +138,11 @@ int kiln_json_gen_uint64(kiln_json_gen_t *gen, uint64_t v);
 int kiln_json_gen_double(kiln_json_gen_t *gen, double v);
 int kiln_json_gen_bool(kiln_json_gen_t *gen, bool v);
 int kiln_json_gen_null(kiln_json_gen_t *gen);
+/* A key and its value in one call; a NULL string is written as null. */
+int kiln_json_gen_kv_string(kiln_json_gen_t *gen, const char *key, const char *s);
+int kiln_json_gen_kv_int64(kiln_json_gen_t *gen, const char *key, int64_t v);
+int kiln_json_gen_kv_uint64(kiln_json_gen_t *gen, const char *key, uint64_t v);
+int kiln_json_gen_kv_bool(kiln_json_gen_t *gen, const char *key, bool v);
 
 /* Copies the complete document into *out (allocated, NUL-terminated; *len
  * excludes the NUL and may be NULL). Fails with the first recorded error, or

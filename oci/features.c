@@ -11,24 +11,12 @@
 #include "oci/features.h"
 #include "oci/names.h"
 
-static void gen_string_member(kiln_json_gen_t *g, const char *key, const char *value)
-{
-	kiln_json_gen_key(g, key);
-	kiln_json_gen_string(g, value);
-}
-
-static void gen_bool_member(kiln_json_gen_t *g, const char *key, bool value)
-{
-	kiln_json_gen_key(g, key);
-	kiln_json_gen_bool(g, value);
-}
-
 /* "key": {"enabled": value} */
 static void gen_enabled(kiln_json_gen_t *g, const char *key, bool value)
 {
 	kiln_json_gen_key(g, key);
 	kiln_json_gen_map_open(g);
-	gen_bool_member(g, "enabled", value);
+	kiln_json_gen_kv_bool(g, "enabled", value);
 	kiln_json_gen_map_close(g);
 }
 
@@ -93,7 +81,7 @@ static void gen_seccomp(kiln_json_gen_t *g)
 	flags = oci_seccomp_flags(&nflags);
 	kiln_json_gen_key(g, "seccomp");
 	kiln_json_gen_map_open(g);
-	gen_bool_member(g, "enabled", true);
+	kiln_json_gen_kv_bool(g, "enabled", true);
 	kiln_json_gen_key(g, "actions");
 	kiln_json_gen_array_open(g);
 	for (size_t i = 0; i < nactions; i++)
@@ -132,8 +120,8 @@ int oci_features_json(char **out, size_t *len, kiln_error_t *err)
 	cleanup_free char *seccomp_ver = NULL;
 
 	kiln_json_gen_map_open(g);
-	gen_string_member(g, "ociVersionMin", "1.0.0");
-	gen_string_member(g, "ociVersionMax", "1.3.0");
+	kiln_json_gen_kv_string(g, "ociVersionMin", "1.0.0");
+	kiln_json_gen_kv_string(g, "ociVersionMax", "1.3.0");
 	kiln_json_gen_key(g, "hooks");
 	kiln_json_gen_array_open(g);
 	/* createContainer and startContainer would run inside the VM, where
@@ -157,11 +145,11 @@ int oci_features_json(char **out, size_t *len, kiln_error_t *err)
 	 * kiln does not drive systemd. */
 	kiln_json_gen_key(g, "cgroup");
 	kiln_json_gen_map_open(g);
-	gen_bool_member(g, "v1", false);
-	gen_bool_member(g, "v2", true);
-	gen_bool_member(g, "systemd", false);
-	gen_bool_member(g, "systemdUser", false);
-	gen_bool_member(g, "rdma", false);
+	kiln_json_gen_kv_bool(g, "v1", false);
+	kiln_json_gen_kv_bool(g, "v2", true);
+	kiln_json_gen_kv_bool(g, "systemd", false);
+	kiln_json_gen_kv_bool(g, "systemdUser", false);
+	kiln_json_gen_kv_bool(g, "rdma", false);
 	kiln_json_gen_map_close(g);
 	gen_seccomp(g);
 	gen_enabled(g, "apparmor", false);
@@ -179,10 +167,10 @@ int oci_features_json(char **out, size_t *len, kiln_error_t *err)
 	kiln_json_gen_map_open(g);
 	if (sv != NULL) {
 		seccomp_ver = xasprintf("%u.%u.%u", sv->major, sv->minor, sv->micro);
-		gen_string_member(g, "io.github.seccomp.libseccomp.version", seccomp_ver);
+		kiln_json_gen_kv_string(g, "io.github.seccomp.libseccomp.version", seccomp_ver);
 	}
 	/* Each container gets its own guest kernel. */
-	gen_string_member(g, "io.github.kiln.isolation", "microvm");
+	kiln_json_gen_kv_string(g, "io.github.kiln.isolation", "microvm");
 	kiln_json_gen_map_close(g);
 	kiln_json_gen_map_close(g);
 	if (kiln_json_gen_finish(g, out, len, err) < 0)
@@ -196,9 +184,9 @@ static void gen_mount(kiln_json_gen_t *g, const char *dest, const char *type, co
 		      const char *const *opts, size_t n)
 {
 	kiln_json_gen_map_open(g);
-	gen_string_member(g, "destination", dest);
-	gen_string_member(g, "type", type);
-	gen_string_member(g, "source", source);
+	kiln_json_gen_kv_string(g, "destination", dest);
+	kiln_json_gen_kv_string(g, "type", type);
+	kiln_json_gen_kv_string(g, "source", source);
 	if (n > 0)
 		gen_strv(g, "options", opts, n);
 	kiln_json_gen_map_close(g);
@@ -231,21 +219,19 @@ int oci_spec_default_json(char **out, size_t *len, kiln_error_t *err)
 	cleanup_json_gen kiln_json_gen_t *g = kiln_json_gen_new(true);
 
 	kiln_json_gen_map_open(g);
-	gen_string_member(g, "ociVersion", OCI_SPEC_VERSION);
+	kiln_json_gen_kv_string(g, "ociVersion", OCI_SPEC_VERSION);
 
 	kiln_json_gen_key(g, "process");
 	kiln_json_gen_map_open(g);
-	gen_bool_member(g, "terminal", true);
+	kiln_json_gen_kv_bool(g, "terminal", true);
 	kiln_json_gen_key(g, "user");
 	kiln_json_gen_map_open(g);
-	kiln_json_gen_key(g, "uid");
-	kiln_json_gen_uint64(g, 0);
-	kiln_json_gen_key(g, "gid");
-	kiln_json_gen_uint64(g, 0);
+	kiln_json_gen_kv_uint64(g, "uid", 0);
+	kiln_json_gen_kv_uint64(g, "gid", 0);
 	kiln_json_gen_map_close(g);
 	gen_strv(g, "args", (const char *const[]){"sh"}, 1);
 	gen_strv(g, "env", env, ARRAY_SIZE(env));
-	gen_string_member(g, "cwd", "/");
+	kiln_json_gen_kv_string(g, "cwd", "/");
 	kiln_json_gen_key(g, "capabilities");
 	kiln_json_gen_map_open(g);
 	for (size_t i = 0; i < ARRAY_SIZE(capsets); i++)
@@ -254,22 +240,20 @@ int oci_spec_default_json(char **out, size_t *len, kiln_error_t *err)
 	kiln_json_gen_key(g, "rlimits");
 	kiln_json_gen_array_open(g);
 	kiln_json_gen_map_open(g);
-	gen_string_member(g, "type", "RLIMIT_NOFILE");
-	kiln_json_gen_key(g, "hard");
-	kiln_json_gen_uint64(g, 1024);
-	kiln_json_gen_key(g, "soft");
-	kiln_json_gen_uint64(g, 1024);
+	kiln_json_gen_kv_string(g, "type", "RLIMIT_NOFILE");
+	kiln_json_gen_kv_uint64(g, "hard", 1024);
+	kiln_json_gen_kv_uint64(g, "soft", 1024);
 	kiln_json_gen_map_close(g);
 	kiln_json_gen_array_close(g);
-	gen_bool_member(g, "noNewPrivileges", true);
+	kiln_json_gen_kv_bool(g, "noNewPrivileges", true);
 	kiln_json_gen_map_close(g);
 
 	kiln_json_gen_key(g, "root");
 	kiln_json_gen_map_open(g);
-	gen_string_member(g, "path", "rootfs");
-	gen_bool_member(g, "readonly", true);
+	kiln_json_gen_kv_string(g, "path", "rootfs");
+	kiln_json_gen_kv_bool(g, "readonly", true);
 	kiln_json_gen_map_close(g);
-	gen_string_member(g, "hostname", "kiln");
+	kiln_json_gen_kv_string(g, "hostname", "kiln");
 
 	kiln_json_gen_key(g, "mounts");
 	kiln_json_gen_array_open(g);
@@ -289,8 +273,8 @@ int oci_spec_default_json(char **out, size_t *len, kiln_error_t *err)
 	kiln_json_gen_key(g, "devices");
 	kiln_json_gen_array_open(g);
 	kiln_json_gen_map_open(g);
-	gen_bool_member(g, "allow", false);
-	gen_string_member(g, "access", "rwm");
+	kiln_json_gen_kv_bool(g, "allow", false);
+	kiln_json_gen_kv_string(g, "access", "rwm");
 	kiln_json_gen_map_close(g);
 	kiln_json_gen_array_close(g);
 	kiln_json_gen_map_close(g);
@@ -298,7 +282,7 @@ int oci_spec_default_json(char **out, size_t *len, kiln_error_t *err)
 	kiln_json_gen_array_open(g);
 	for (size_t i = 0; i < ARRAY_SIZE(namespaces); i++) {
 		kiln_json_gen_map_open(g);
-		gen_string_member(g, "type", namespaces[i]);
+		kiln_json_gen_kv_string(g, "type", namespaces[i]);
 		kiln_json_gen_map_close(g);
 	}
 	kiln_json_gen_array_close(g);

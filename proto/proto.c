@@ -175,32 +175,14 @@ static char *gen_done_nofail(kiln_json_gen_t *gen, size_t *len)
 	return out;
 }
 
-static void gen_kv_string(kiln_json_gen_t *gen, const char *key, const char *v)
-{
-	kiln_json_gen_key(gen, key);
-	kiln_json_gen_string(gen, v);
-}
-
-static void gen_kv_uint(kiln_json_gen_t *gen, const char *key, uint64_t v)
-{
-	kiln_json_gen_key(gen, key);
-	kiln_json_gen_uint64(gen, v);
-}
-
-static void gen_kv_bool(kiln_json_gen_t *gen, const char *key, bool v)
-{
-	kiln_json_gen_key(gen, key);
-	kiln_json_gen_bool(gen, v);
-}
-
 /* {"id": id, "method": m, "params": {   -- the caller fills params. */
 static kiln_json_gen_t *request_begin(uint64_t id, enum proto_method m)
 {
 	kiln_json_gen_t *gen = kiln_json_gen_new(false);
 
 	kiln_json_gen_map_open(gen);
-	gen_kv_uint(gen, "id", id);
-	gen_kv_string(gen, "method", proto_method_name(m));
+	kiln_json_gen_kv_uint64(gen, "id", id);
+	kiln_json_gen_kv_string(gen, "method", proto_method_name(m));
 	kiln_json_gen_key(gen, "params");
 	kiln_json_gen_map_open(gen);
 	return gen;
@@ -216,9 +198,9 @@ static void gen_stdio(kiln_json_gen_t *gen, const struct proto_stdio *s)
 {
 	kiln_json_gen_key(gen, "stdio");
 	kiln_json_gen_map_open(gen);
-	gen_kv_bool(gen, "stdin", s->in);
-	gen_kv_bool(gen, "stdout", s->out);
-	gen_kv_bool(gen, "stderr", s->err);
+	kiln_json_gen_kv_bool(gen, "stdin", s->in);
+	kiln_json_gen_kv_bool(gen, "stdout", s->out);
+	kiln_json_gen_kv_bool(gen, "stderr", s->err);
 	kiln_json_gen_map_close(gen);
 }
 
@@ -235,7 +217,7 @@ char *proto_request_create(uint64_t id, const struct proto_create_params *p, siz
 {
 	cleanup_json_gen kiln_json_gen_t *gen = request_begin(id, PROTO_M_CREATE);
 
-	gen_kv_string(gen, "container_id", p->container_id);
+	kiln_json_gen_kv_string(gen, "container_id", p->container_id);
 	kiln_json_gen_key(gen, "spec");
 	if (proto_json_emit(gen, p->spec, err) < 0) {
 		kiln_error_wrap(err, "spec");
@@ -243,11 +225,11 @@ char *proto_request_create(uint64_t id, const struct proto_create_params *p, siz
 	}
 	kiln_json_gen_key(gen, "rootfs");
 	kiln_json_gen_map_open(gen);
-	gen_kv_string(gen, "drive_id", p->rootfs.drive_id);
+	kiln_json_gen_kv_string(gen, "drive_id", p->rootfs.drive_id);
 	if (p->rootfs.fstype != NULL)
-		gen_kv_string(gen, "fstype", p->rootfs.fstype);
-	gen_kv_bool(gen, "readonly", p->rootfs.readonly);
-	gen_kv_bool(gen, "overlay", p->rootfs.overlay);
+		kiln_json_gen_kv_string(gen, "fstype", p->rootfs.fstype);
+	kiln_json_gen_kv_bool(gen, "readonly", p->rootfs.readonly);
+	kiln_json_gen_kv_bool(gen, "overlay", p->rootfs.overlay);
 	kiln_json_gen_map_close(gen);
 	if (p->network.n_interfaces > 0) {
 		kiln_json_gen_key(gen, "network");
@@ -256,8 +238,8 @@ char *proto_request_create(uint64_t id, const struct proto_create_params *p, siz
 	if (p->volumes.tag != NULL) {
 		kiln_json_gen_key(gen, "volumes");
 		kiln_json_gen_map_open(gen);
-		gen_kv_string(gen, "tag", p->volumes.tag);
-		gen_kv_string(gen, "path", p->volumes.path);
+		kiln_json_gen_kv_string(gen, "tag", p->volumes.tag);
+		kiln_json_gen_kv_string(gen, "path", p->volumes.path);
 		kiln_json_gen_map_close(gen);
 	}
 	gen_stdio(gen, &p->stdio);
@@ -270,8 +252,8 @@ char *proto_request_exec(uint64_t id, const struct proto_exec_params *p, size_t 
 {
 	cleanup_json_gen kiln_json_gen_t *gen = request_begin(id, PROTO_M_EXEC);
 
-	gen_kv_string(gen, "container_id", p->container_id);
-	gen_kv_string(gen, "exec_id", p->exec_id);
+	kiln_json_gen_kv_string(gen, "container_id", p->container_id);
+	kiln_json_gen_kv_string(gen, "exec_id", p->exec_id);
 	kiln_json_gen_key(gen, "process");
 	if (proto_json_emit(gen, p->process, err) < 0) {
 		kiln_error_wrap(err, "process");
@@ -287,9 +269,9 @@ char *proto_request_target(uint64_t id, enum proto_method m, const struct proto_
 {
 	cleanup_json_gen kiln_json_gen_t *gen = request_begin(id, m);
 
-	gen_kv_string(gen, "container_id", p->container_id);
+	kiln_json_gen_kv_string(gen, "container_id", p->container_id);
 	if (p->exec_id != NULL && p->exec_id[0] != '\0')
-		gen_kv_string(gen, "exec_id", p->exec_id);
+		kiln_json_gen_kv_string(gen, "exec_id", p->exec_id);
 	request_end(gen);
 	return gen_done_nofail(gen, len);
 }
@@ -298,12 +280,11 @@ char *proto_request_signal(uint64_t id, const struct proto_signal_params *p, siz
 {
 	cleanup_json_gen kiln_json_gen_t *gen = request_begin(id, PROTO_M_SIGNAL);
 
-	gen_kv_string(gen, "container_id", p->container_id);
+	kiln_json_gen_kv_string(gen, "container_id", p->container_id);
 	if (p->exec_id != NULL && p->exec_id[0] != '\0')
-		gen_kv_string(gen, "exec_id", p->exec_id);
-	kiln_json_gen_key(gen, "signal");
-	kiln_json_gen_int64(gen, p->signal);
-	gen_kv_bool(gen, "all", p->all);
+		kiln_json_gen_kv_string(gen, "exec_id", p->exec_id);
+	kiln_json_gen_kv_int64(gen, "signal", p->signal);
+	kiln_json_gen_kv_bool(gen, "all", p->all);
 	request_end(gen);
 	return gen_done_nofail(gen, len);
 }
@@ -312,11 +293,11 @@ char *proto_request_resize(uint64_t id, const struct proto_resize_params *p, siz
 {
 	cleanup_json_gen kiln_json_gen_t *gen = request_begin(id, PROTO_M_RESIZE);
 
-	gen_kv_string(gen, "container_id", p->container_id);
+	kiln_json_gen_kv_string(gen, "container_id", p->container_id);
 	if (p->exec_id != NULL && p->exec_id[0] != '\0')
-		gen_kv_string(gen, "exec_id", p->exec_id);
-	gen_kv_uint(gen, "width", p->width);
-	gen_kv_uint(gen, "height", p->height);
+		kiln_json_gen_kv_string(gen, "exec_id", p->exec_id);
+	kiln_json_gen_kv_uint64(gen, "width", p->width);
+	kiln_json_gen_kv_uint64(gen, "height", p->height);
 	request_end(gen);
 	return gen_done_nofail(gen, len);
 }
@@ -610,7 +591,7 @@ static kiln_json_gen_t *reply_begin(uint64_t id)
 	kiln_json_gen_t *gen = kiln_json_gen_new(false);
 
 	kiln_json_gen_map_open(gen);
-	gen_kv_uint(gen, "id", id);
+	kiln_json_gen_kv_uint64(gen, "id", id);
 	kiln_json_gen_key(gen, "result");
 	kiln_json_gen_map_open(gen);
 	return gen;
@@ -638,8 +619,8 @@ char *proto_reply_error(const uint64_t *id, enum proto_errcode code, const char 
 		kiln_json_gen_null(gen);
 	kiln_json_gen_key(gen, "error");
 	kiln_json_gen_map_open(gen);
-	gen_kv_string(gen, "code", proto_errcode_name(code));
-	gen_kv_string(gen, "message", message != NULL ? message : "");
+	kiln_json_gen_kv_string(gen, "code", proto_errcode_name(code));
+	kiln_json_gen_kv_string(gen, "message", message != NULL ? message : "");
 	kiln_json_gen_map_close(gen);
 	kiln_json_gen_map_close(gen);
 	if (kiln_json_gen_finish(gen, &out, len, &err) == 0)
@@ -660,9 +641,9 @@ char *proto_reply_version(uint64_t id, const struct proto_version_result *r, siz
 {
 	cleanup_json_gen kiln_json_gen_t *gen = reply_begin(id);
 
-	gen_kv_string(gen, "agent", r->agent);
-	gen_kv_string(gen, "version", r->version);
-	gen_kv_uint(gen, "protocol", r->protocol);
+	kiln_json_gen_kv_string(gen, "agent", r->agent);
+	kiln_json_gen_kv_string(gen, "version", r->version);
+	kiln_json_gen_kv_uint64(gen, "protocol", r->protocol);
 	return reply_end(gen, len);
 }
 
@@ -670,7 +651,7 @@ char *proto_reply_pid(uint64_t id, int pid, size_t *len)
 {
 	cleanup_json_gen kiln_json_gen_t *gen = reply_begin(id);
 
-	gen_kv_uint(gen, "pid", (uint64_t)pid);
+	kiln_json_gen_kv_uint64(gen, "pid", (uint64_t)pid);
 	return reply_end(gen, len);
 }
 
@@ -678,10 +659,10 @@ char *proto_reply_wait(uint64_t id, const struct proto_wait_result *r, size_t *l
 {
 	cleanup_json_gen kiln_json_gen_t *gen = reply_begin(id);
 
-	gen_kv_uint(gen, "exit_code", (uint64_t)r->exit_code);
+	kiln_json_gen_kv_uint64(gen, "exit_code", (uint64_t)r->exit_code);
 	if (r->signal != 0) {
-		gen_kv_uint(gen, "signal", (uint64_t)r->signal);
-		gen_kv_bool(gen, "core_dumped", r->core_dumped);
+		kiln_json_gen_kv_uint64(gen, "signal", (uint64_t)r->signal);
+		kiln_json_gen_kv_bool(gen, "core_dumped", r->core_dumped);
 	}
 	return reply_end(gen, len);
 }
@@ -692,19 +673,19 @@ char *proto_reply_stats(uint64_t id, const struct proto_stats_result *r, size_t 
 
 	kiln_json_gen_key(gen, "cpu");
 	kiln_json_gen_map_open(gen);
-	gen_kv_uint(gen, "usage_usec", r->cpu_usage_usec);
-	gen_kv_uint(gen, "user_usec", r->cpu_user_usec);
-	gen_kv_uint(gen, "system_usec", r->cpu_system_usec);
+	kiln_json_gen_kv_uint64(gen, "usage_usec", r->cpu_usage_usec);
+	kiln_json_gen_kv_uint64(gen, "user_usec", r->cpu_user_usec);
+	kiln_json_gen_kv_uint64(gen, "system_usec", r->cpu_system_usec);
 	kiln_json_gen_map_close(gen);
 	kiln_json_gen_key(gen, "memory");
 	kiln_json_gen_map_open(gen);
-	gen_kv_uint(gen, "usage", r->memory_usage);
-	gen_kv_uint(gen, "limit", r->memory_limit);
+	kiln_json_gen_kv_uint64(gen, "usage", r->memory_usage);
+	kiln_json_gen_kv_uint64(gen, "limit", r->memory_limit);
 	kiln_json_gen_map_close(gen);
 	kiln_json_gen_key(gen, "pids");
 	kiln_json_gen_map_open(gen);
-	gen_kv_uint(gen, "current", r->pids_current);
-	gen_kv_uint(gen, "limit", r->pids_limit);
+	kiln_json_gen_kv_uint64(gen, "current", r->pids_current);
+	kiln_json_gen_kv_uint64(gen, "limit", r->pids_limit);
 	kiln_json_gen_map_close(gen);
 	return reply_end(gen, len);
 }
@@ -818,10 +799,10 @@ char *proto_attach_encode(const struct proto_attach *a, size_t *len)
 	cleanup_json_gen kiln_json_gen_t *gen = kiln_json_gen_new(false);
 
 	kiln_json_gen_map_open(gen);
-	gen_kv_string(gen, "container_id", a->container_id);
+	kiln_json_gen_kv_string(gen, "container_id", a->container_id);
 	if (a->exec_id != NULL && a->exec_id[0] != '\0')
-		gen_kv_string(gen, "exec_id", a->exec_id);
-	gen_kv_string(gen, "stream", proto_stream_name(a->stream));
+		kiln_json_gen_kv_string(gen, "exec_id", a->exec_id);
+	kiln_json_gen_kv_string(gen, "stream", proto_stream_name(a->stream));
 	kiln_json_gen_map_close(gen);
 	return gen_done_nofail(gen, len);
 }

@@ -137,15 +137,6 @@ int kiln_container_load(const struct kiln_context *ctx, const char *id, struct k
 	return 0;
 }
 
-static void gen_str(kiln_json_gen_t *g, const char *key, const char *value)
-{
-	kiln_json_gen_key(g, key);
-	if (value)
-		kiln_json_gen_string(g, value);
-	else
-		kiln_json_gen_null(g);
-}
-
 int kiln_container_save(const struct kiln_container *c, kiln_error_t *err)
 {
 	cleanup_json_gen kiln_json_gen_t *g = kiln_json_gen_new(true);
@@ -154,23 +145,17 @@ int kiln_container_save(const struct kiln_container *c, kiln_error_t *err)
 	size_t len;
 
 	kiln_json_gen_map_open(g);
-	gen_str(g, "id", c->id);
-	gen_str(g, "bundle", c->bundle);
-	gen_str(g, "rootfs", c->rootfs);
-	gen_str(g, "created", c->created);
-	gen_str(g, "cgroup", c->cgroup);
-	kiln_json_gen_key(g, "pid");
-	kiln_json_gen_int64(g, c->pid);
-	kiln_json_gen_key(g, "pid_start");
-	kiln_json_gen_uint64(g, c->pid_start);
-	kiln_json_gen_key(g, "vmm_pid");
-	kiln_json_gen_int64(g, c->vmm_pid);
-	kiln_json_gen_key(g, "vmm_pid_start");
-	kiln_json_gen_uint64(g, c->vmm_pid_start);
-	kiln_json_gen_key(g, "started");
-	kiln_json_gen_bool(g, c->started);
-	kiln_json_gen_key(g, "paused");
-	kiln_json_gen_bool(g, c->paused);
+	kiln_json_gen_kv_string(g, "id", c->id);
+	kiln_json_gen_kv_string(g, "bundle", c->bundle);
+	kiln_json_gen_kv_string(g, "rootfs", c->rootfs);
+	kiln_json_gen_kv_string(g, "created", c->created);
+	kiln_json_gen_kv_string(g, "cgroup", c->cgroup);
+	kiln_json_gen_kv_int64(g, "pid", c->pid);
+	kiln_json_gen_kv_uint64(g, "pid_start", c->pid_start);
+	kiln_json_gen_kv_int64(g, "vmm_pid", c->vmm_pid);
+	kiln_json_gen_kv_uint64(g, "vmm_pid_start", c->vmm_pid_start);
+	kiln_json_gen_kv_bool(g, "started", c->started);
+	kiln_json_gen_kv_bool(g, "paused", c->paused);
 	kiln_json_gen_map_close(g);
 	if (kiln_json_gen_finish(g, &out, &len, err) < 0)
 		return -1;

@@ -44,12 +44,6 @@ static int write_json(const char *path, kiln_json_gen_t *g, kiln_error_t *err)
 	return kiln_write_file_atomic(path, out, len, 0600, err);
 }
 
-static void gen_kv(kiln_json_gen_t *g, const char *key, const char *value)
-{
-	kiln_json_gen_key(g, key);
-	kiln_json_gen_string(g, value);
-}
-
 static int write_vm_json(const struct kiln_container *c, unsigned vcpus, unsigned mib,
 			 bool readonly, const struct kiln_net *net, bool volumes, kiln_error_t *err)
 {
@@ -78,27 +72,20 @@ static int write_container_json(const struct kiln_container *c, const struct kil
 	cleanup_free char *spec = kiln_container_path(c, "guest-spec.json");
 
 	kiln_json_gen_map_open(g);
-	gen_kv(g, "id", c->id);
-	gen_kv(g, "spec", spec);
-	gen_kv(g, "drive_id", "rootfs");
-	gen_kv(g, "fstype", "ext4");
-	kiln_json_gen_key(g, "readonly");
-	kiln_json_gen_bool(g, readonly);
-	kiln_json_gen_key(g, "terminal");
-	kiln_json_gen_bool(g, terminal);
-	kiln_json_gen_key(g, "ready_fd");
-	kiln_json_gen_uint64(g, READY_FD);
-	kiln_json_gen_key(g, "boot_timeout_ms");
-	kiln_json_gen_uint64(g, conf->boot_timeout_ms);
-	gen_kv(g, "vmm", conf->vmm);
-	kiln_json_gen_key(g, "pvm_guest_kernel");
-	kiln_json_gen_bool(g, conf->pvm_guest_kernel);
-	gen_kv(g, "kernel", conf->kernel);
-	gen_kv(g, "initrd", conf->initramfs);
-	kiln_json_gen_key(g, "jail");
-	kiln_json_gen_bool(g, conf->jail);
-	kiln_json_gen_key(g, "jail_uid_base");
-	kiln_json_gen_uint64(g, conf->jail_uid_base);
+	kiln_json_gen_kv_string(g, "id", c->id);
+	kiln_json_gen_kv_string(g, "spec", spec);
+	kiln_json_gen_kv_string(g, "drive_id", "rootfs");
+	kiln_json_gen_kv_string(g, "fstype", "ext4");
+	kiln_json_gen_kv_bool(g, "readonly", readonly);
+	kiln_json_gen_kv_bool(g, "terminal", terminal);
+	kiln_json_gen_kv_uint64(g, "ready_fd", READY_FD);
+	kiln_json_gen_kv_uint64(g, "boot_timeout_ms", conf->boot_timeout_ms);
+	kiln_json_gen_kv_string(g, "vmm", conf->vmm);
+	kiln_json_gen_kv_bool(g, "pvm_guest_kernel", conf->pvm_guest_kernel);
+	kiln_json_gen_kv_string(g, "kernel", conf->kernel);
+	kiln_json_gen_kv_string(g, "initrd", conf->initramfs);
+	kiln_json_gen_kv_bool(g, "jail", conf->jail);
+	kiln_json_gen_kv_uint64(g, "jail_uid_base", conf->jail_uid_base);
 	if (net->n_links > 0) {
 		kiln_json_gen_key(g, "network");
 		proto_network_emit(g, &net->guest);
@@ -108,9 +95,9 @@ static int write_container_json(const struct kiln_container *c, const struct kil
 
 		kiln_json_gen_key(g, "volumes");
 		kiln_json_gen_map_open(g);
-		gen_kv(g, "virtiofsd", conf->virtiofsd);
-		gen_kv(g, "cache", conf->volume_cache);
-		gen_kv(g, "share", share);
+		kiln_json_gen_kv_string(g, "virtiofsd", conf->virtiofsd);
+		kiln_json_gen_kv_string(g, "cache", conf->volume_cache);
+		kiln_json_gen_kv_string(g, "share", share);
 		kiln_json_gen_key(g, "sources");
 		kiln_volumes_emit(g, vols);
 		kiln_json_gen_map_close(g);

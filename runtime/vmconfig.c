@@ -16,12 +16,6 @@
 	"console=ttyS0 reboot=k panic=1 pci=off i8042.noaux i8042.nomux i8042.dumbkbd quiet"
 #define MAX_GUEST_VCPUS 32
 
-static void gen_kv(kiln_json_gen_t *g, const char *key, const char *value)
-{
-	kiln_json_gen_key(g, key);
-	kiln_json_gen_string(g, value);
-}
-
 int kiln_vm_json(unsigned vcpus, unsigned mib, const struct kiln_vm_files *files, bool readonly,
 		 const struct kiln_net *net, char **out, size_t *len, kiln_error_t *err)
 {
@@ -30,27 +24,23 @@ int kiln_vm_json(unsigned vcpus, unsigned mib, const struct kiln_vm_files *files
 	kiln_json_gen_map_open(g);
 	kiln_json_gen_key(g, "boot-source");
 	kiln_json_gen_map_open(g);
-	gen_kv(g, "kernel_image_path", files->kernel);
-	gen_kv(g, "initrd_path", files->initrd);
-	gen_kv(g, "boot_args", BOOT_ARGS);
+	kiln_json_gen_kv_string(g, "kernel_image_path", files->kernel);
+	kiln_json_gen_kv_string(g, "initrd_path", files->initrd);
+	kiln_json_gen_kv_string(g, "boot_args", BOOT_ARGS);
 	kiln_json_gen_map_close(g);
 	kiln_json_gen_key(g, "machine-config");
 	kiln_json_gen_map_open(g);
-	kiln_json_gen_key(g, "vcpu_count");
-	kiln_json_gen_uint64(g, vcpus);
-	kiln_json_gen_key(g, "mem_size_mib");
-	kiln_json_gen_uint64(g, mib);
+	kiln_json_gen_kv_uint64(g, "vcpu_count", vcpus);
+	kiln_json_gen_kv_uint64(g, "mem_size_mib", mib);
 	kiln_json_gen_map_close(g);
 	kiln_json_gen_key(g, "drives");
 	kiln_json_gen_array_open(g);
 	if (files->drive) {
 		kiln_json_gen_map_open(g);
-		gen_kv(g, "drive_id", "rootfs");
-		gen_kv(g, "path_on_host", files->drive);
-		kiln_json_gen_key(g, "is_root_device");
-		kiln_json_gen_bool(g, false);
-		kiln_json_gen_key(g, "is_read_only");
-		kiln_json_gen_bool(g, readonly);
+		kiln_json_gen_kv_string(g, "drive_id", "rootfs");
+		kiln_json_gen_kv_string(g, "path_on_host", files->drive);
+		kiln_json_gen_kv_bool(g, "is_root_device", false);
+		kiln_json_gen_kv_bool(g, "is_read_only", readonly);
 		kiln_json_gen_map_close(g);
 	}
 	kiln_json_gen_array_close(g);
@@ -62,17 +52,16 @@ int kiln_vm_json(unsigned vcpus, unsigned mib, const struct kiln_vm_files *files
 
 		kiln_mac_format(net->guest.interfaces[i].mac, mac);
 		kiln_json_gen_map_open(g);
-		gen_kv(g, "iface_id", id);
-		gen_kv(g, "host_dev_name", net->links[i].tap);
-		gen_kv(g, "guest_mac", mac);
+		kiln_json_gen_kv_string(g, "iface_id", id);
+		kiln_json_gen_kv_string(g, "host_dev_name", net->links[i].tap);
+		kiln_json_gen_kv_string(g, "guest_mac", mac);
 		kiln_json_gen_map_close(g);
 	}
 	kiln_json_gen_array_close(g);
 	kiln_json_gen_key(g, "vsock");
 	kiln_json_gen_map_open(g);
-	kiln_json_gen_key(g, "guest_cid");
-	kiln_json_gen_uint64(g, 3);
-	gen_kv(g, "uds_path", files->vsock_uds);
+	kiln_json_gen_kv_uint64(g, "guest_cid", 3);
+	kiln_json_gen_kv_string(g, "uds_path", files->vsock_uds);
 	kiln_json_gen_map_close(g);
 	if (files->fs_socket) {
 		/* kiln-vmm's virtio-fs device, a vhost-user front end that
@@ -80,9 +69,9 @@ int kiln_vm_json(unsigned vcpus, unsigned mib, const struct kiln_vm_files *files
 		kiln_json_gen_key(g, "fs");
 		kiln_json_gen_array_open(g);
 		kiln_json_gen_map_open(g);
-		gen_kv(g, "fs_id", KILN_VOLUMES_TAG);
-		gen_kv(g, "tag", KILN_VOLUMES_TAG);
-		gen_kv(g, "socket_path", files->fs_socket);
+		kiln_json_gen_kv_string(g, "fs_id", KILN_VOLUMES_TAG);
+		kiln_json_gen_kv_string(g, "tag", KILN_VOLUMES_TAG);
+		kiln_json_gen_kv_string(g, "socket_path", files->fs_socket);
 		kiln_json_gen_map_close(g);
 		kiln_json_gen_array_close(g);
 	}

@@ -68,14 +68,10 @@ void kiln_volumes_emit(kiln_json_gen_t *g, const struct kiln_volumes *vs)
 		const struct kiln_volume *v = &vs->v[i];
 
 		kiln_json_gen_map_open(g);
-		kiln_json_gen_key(g, "source");
-		kiln_json_gen_string(g, v->source);
-		kiln_json_gen_key(g, "dir");
-		kiln_json_gen_bool(g, v->dir);
-		kiln_json_gen_key(g, "readonly");
-		kiln_json_gen_bool(g, v->readonly);
-		kiln_json_gen_key(g, "recursive");
-		kiln_json_gen_bool(g, v->recursive);
+		kiln_json_gen_kv_string(g, "source", v->source);
+		kiln_json_gen_kv_bool(g, "dir", v->dir);
+		kiln_json_gen_kv_bool(g, "readonly", v->readonly);
+		kiln_json_gen_kv_bool(g, "recursive", v->recursive);
 		kiln_json_gen_map_close(g);
 	}
 	kiln_json_gen_array_close(g);

@@ -868,45 +868,29 @@ int vmm_config_parse(struct vmm_config *c, const char *json, size_t len, kiln_er
 
 /* ---- GET /vm/config ---- */
 
-static void gen_string_or_null(kiln_json_gen_t *gen, const char *key, const char *s)
-{
-	kiln_json_gen_key(gen, key);
-	if (s != NULL)
-		kiln_json_gen_string(gen, s);
-	else
-		kiln_json_gen_null(gen);
-}
-
 static void machine_gen(kiln_json_gen_t *gen, const struct machine_config *m)
 {
 	kiln_json_gen_map_open(gen);
-	kiln_json_gen_key(gen, "vcpu_count");
-	kiln_json_gen_uint64(gen, m->vcpu_count);
-	kiln_json_gen_key(gen, "mem_size_mib");
-	kiln_json_gen_uint64(gen, m->mem_size_mib);
-	kiln_json_gen_key(gen, "smt");
-	kiln_json_gen_bool(gen, m->smt);
-	kiln_json_gen_key(gen, "track_dirty_pages");
-	kiln_json_gen_bool(gen, m->track_dirty_pages);
-	kiln_json_gen_key(gen, "huge_pages");
-	kiln_json_gen_string(gen, "None");
+	kiln_json_gen_kv_uint64(gen, "vcpu_count", m->vcpu_count);
+	kiln_json_gen_kv_uint64(gen, "mem_size_mib", m->mem_size_mib);
+	kiln_json_gen_kv_bool(gen, "smt", m->smt);
+	kiln_json_gen_kv_bool(gen, "track_dirty_pages", m->track_dirty_pages);
+	kiln_json_gen_kv_string(gen, "huge_pages", "None");
 	kiln_json_gen_map_close(gen);
 }
 
 static void drive_gen(kiln_json_gen_t *gen, const struct drive_config *d)
 {
 	kiln_json_gen_map_open(gen);
-	gen_string_or_null(gen, "drive_id", d->drive_id);
-	gen_string_or_null(gen, "partuuid", d->partuuid);
-	kiln_json_gen_key(gen, "is_root_device");
-	kiln_json_gen_bool(gen, d->is_root_device);
-	gen_string_or_null(gen, "cache_type", d->cache_type ? d->cache_type : "Unsafe");
-	kiln_json_gen_key(gen, "is_read_only");
-	kiln_json_gen_bool(gen, d->is_read_only);
-	gen_string_or_null(gen, "path_on_host", d->path_on_host);
-	gen_string_or_null(gen, "rate_limiter", NULL);
-	gen_string_or_null(gen, "io_engine", d->io_engine ? d->io_engine : "Sync");
-	gen_string_or_null(gen, "socket", NULL);
+	kiln_json_gen_kv_string(gen, "drive_id", d->drive_id);
+	kiln_json_gen_kv_string(gen, "partuuid", d->partuuid);
+	kiln_json_gen_kv_bool(gen, "is_root_device", d->is_root_device);
+	kiln_json_gen_kv_string(gen, "cache_type", d->cache_type ? d->cache_type : "Unsafe");
+	kiln_json_gen_kv_bool(gen, "is_read_only", d->is_read_only);
+	kiln_json_gen_kv_string(gen, "path_on_host", d->path_on_host);
+	kiln_json_gen_kv_string(gen, "rate_limiter", NULL);
+	kiln_json_gen_kv_string(gen, "io_engine", d->io_engine ? d->io_engine : "Sync");
+	kiln_json_gen_kv_string(gen, "socket", NULL);
 	kiln_json_gen_map_close(gen);
 }
 
@@ -917,24 +901,22 @@ static void net_gen(kiln_json_gen_t *gen, const struct net_iface_config *n)
 	if (n->has_mac)
 		kiln_mac_format(n->guest_mac, mac);
 	kiln_json_gen_map_open(gen);
-	gen_string_or_null(gen, "iface_id", n->iface_id);
-	gen_string_or_null(gen, "host_dev_name", n->host_dev_name);
-	gen_string_or_null(gen, "guest_mac", n->has_mac ? mac : NULL);
-	gen_string_or_null(gen, "rx_rate_limiter", NULL);
-	gen_string_or_null(gen, "tx_rate_limiter", NULL);
+	kiln_json_gen_kv_string(gen, "iface_id", n->iface_id);
+	kiln_json_gen_kv_string(gen, "host_dev_name", n->host_dev_name);
+	kiln_json_gen_kv_string(gen, "guest_mac", n->has_mac ? mac : NULL);
+	kiln_json_gen_kv_string(gen, "rx_rate_limiter", NULL);
+	kiln_json_gen_kv_string(gen, "tx_rate_limiter", NULL);
 	kiln_json_gen_map_close(gen);
 }
 
 static void fs_gen(kiln_json_gen_t *gen, const struct fs_config *f)
 {
 	kiln_json_gen_map_open(gen);
-	gen_string_or_null(gen, "fs_id", f->fs_id);
-	gen_string_or_null(gen, "tag", f->tag);
-	gen_string_or_null(gen, "socket_path", f->socket_path);
-	kiln_json_gen_key(gen, "num_request_queues");
-	kiln_json_gen_uint64(gen, f->num_request_queues);
-	kiln_json_gen_key(gen, "queue_size");
-	kiln_json_gen_uint64(gen, f->queue_size);
+	kiln_json_gen_kv_string(gen, "fs_id", f->fs_id);
+	kiln_json_gen_kv_string(gen, "tag", f->tag);
+	kiln_json_gen_kv_string(gen, "socket_path", f->socket_path);
+	kiln_json_gen_kv_uint64(gen, "num_request_queues", f->num_request_queues);
+	kiln_json_gen_kv_uint64(gen, "queue_size", f->queue_size);
 	kiln_json_gen_map_close(gen);
 }
 
@@ -966,7 +948,7 @@ char *vmm_config_to_json(const struct vmm_config *c)
 
 	/* Firecracker's FullVmConfiguration member order. */
 	kiln_json_gen_map_open(gen);
-	gen_string_or_null(gen, "balloon", NULL);
+	kiln_json_gen_kv_string(gen, "balloon", NULL);
 
 	kiln_json_gen_key(gen, "drives");
 	kiln_json_gen_array_open(gen);
@@ -977,26 +959,24 @@ char *vmm_config_to_json(const struct vmm_config *c)
 	kiln_json_gen_key(gen, "boot-source");
 	if (c->boot.kernel_image_path != NULL) {
 		kiln_json_gen_map_open(gen);
-		gen_string_or_null(gen, "kernel_image_path", c->boot.kernel_image_path);
-		gen_string_or_null(gen, "initrd_path", c->boot.initrd_path);
-		gen_string_or_null(gen, "boot_args", c->boot.boot_args);
+		kiln_json_gen_kv_string(gen, "kernel_image_path", c->boot.kernel_image_path);
+		kiln_json_gen_kv_string(gen, "initrd_path", c->boot.initrd_path);
+		kiln_json_gen_kv_string(gen, "boot_args", c->boot.boot_args);
 		kiln_json_gen_map_close(gen);
 	} else {
 		kiln_json_gen_null(gen);
 	}
 
-	gen_string_or_null(gen, "cpu-config", NULL);
+	kiln_json_gen_kv_string(gen, "cpu-config", NULL);
 
 	kiln_json_gen_key(gen, "logger");
 	if (c->logger.present) {
 		kiln_json_gen_map_open(gen);
-		gen_string_or_null(gen, "log_path", c->logger.log_path);
-		gen_string_or_null(gen, "level", c->logger.level);
-		kiln_json_gen_key(gen, "show_level");
-		kiln_json_gen_bool(gen, c->logger.show_level);
-		kiln_json_gen_key(gen, "show_log_origin");
-		kiln_json_gen_bool(gen, c->logger.show_log_origin);
-		gen_string_or_null(gen, "module", c->logger.module);
+		kiln_json_gen_kv_string(gen, "log_path", c->logger.log_path);
+		kiln_json_gen_kv_string(gen, "level", c->logger.level);
+		kiln_json_gen_kv_bool(gen, "show_level", c->logger.show_level);
+		kiln_json_gen_kv_bool(gen, "show_log_origin", c->logger.show_log_origin);
+		kiln_json_gen_kv_string(gen, "module", c->logger.module);
 		kiln_json_gen_map_close(gen);
 	} else {
 		kiln_json_gen_null(gen);
@@ -1008,13 +988,13 @@ char *vmm_config_to_json(const struct vmm_config *c)
 	kiln_json_gen_key(gen, "metrics");
 	if (c->metrics.present) {
 		kiln_json_gen_map_open(gen);
-		gen_string_or_null(gen, "metrics_path", c->metrics.metrics_path);
+		kiln_json_gen_kv_string(gen, "metrics_path", c->metrics.metrics_path);
 		kiln_json_gen_map_close(gen);
 	} else {
 		kiln_json_gen_null(gen);
 	}
 
-	gen_string_or_null(gen, "mmds-config", NULL);
+	kiln_json_gen_kv_string(gen, "mmds-config", NULL);
 	kiln_json_gen_key(gen, "network-interfaces");
 	kiln_json_gen_array_open(gen);
 	for (unsigned int i = 0; i < c->nr_nets; i++)
@@ -1024,15 +1004,14 @@ char *vmm_config_to_json(const struct vmm_config *c)
 	kiln_json_gen_key(gen, "vsock");
 	if (c->vsock.present) {
 		kiln_json_gen_map_open(gen);
-		kiln_json_gen_key(gen, "guest_cid");
-		kiln_json_gen_uint64(gen, c->vsock.guest_cid);
-		gen_string_or_null(gen, "uds_path", c->vsock.uds_path);
+		kiln_json_gen_kv_uint64(gen, "guest_cid", c->vsock.guest_cid);
+		kiln_json_gen_kv_string(gen, "uds_path", c->vsock.uds_path);
 		kiln_json_gen_map_close(gen);
 	} else {
 		kiln_json_gen_null(gen);
 	}
 
-	gen_string_or_null(gen, "entropy", NULL);
+	kiln_json_gen_kv_string(gen, "entropy", NULL);
 
 	/* kiln's own section, after Firecracker's: always present. */
 	kiln_json_gen_key(gen, "fs");
