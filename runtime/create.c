@@ -117,12 +117,6 @@ struct spawn {
 	bool new_session;
 };
 
-__attribute__((noreturn)) static void child_fail(const char *what)
-{
-	dprintf(READY_FD, "error %s: %s\n", what, strerror(errno));
-	_exit(127);
-}
-
 /* The supervisor and its kiln-vmm stand for the container on the host, so
  * they hold the container's network, UTS and IPC namespaces: the ones the
  * spec names by path, or new ones, a new UTS one named with the spec's
@@ -137,7 +131,7 @@ static void enter_namespace(const struct oci_namespace *ns, const char *hostname
 		int fd = open(ns->path, O_RDONLY | O_CLOEXEC);
 
 		if (fd < 0 || setns(fd, flag) < 0)
-			child_fail(ns->path);
+			kiln_child_fail(READY_FD, "error %s", ns->path);
 		close(fd);
 		return;
 	}
@@ -145,10 +139,10 @@ static void enter_namespace(const struct oci_namespace *ns, const char *hostname
 		char what[64];
 
 		snprintf(what, sizeof(what), "new %s namespace", oci_namespace_name(ns->type));
-		child_fail(what);
+		kiln_child_fail(READY_FD, "error %s", what);
 	}
 	if (ns->type == OCI_NS_UTS && hostname && sethostname(hostname, strlen(hostname)) < 0)
-		child_fail("hostname");
+		kiln_child_fail(READY_FD, "error hostname");
 }
 
 /* In the child: enter the namespaces and the cgroup, then become the
@@ -193,11 +187,11 @@ __attribute__((noreturn)) static void exec_supervisor(const struct spawn *s, int
 		int fd = open(procs, O_WRONLY | O_CLOEXEC);
 
 		if (fd < 0 || write(fd, "0", 1) != 1)
-			child_fail(procs);
+			kiln_child_fail(READY_FD, "error %s", procs);
 		close(fd);
 	}
 	execv("/proc/self/exe", argv);
-	child_fail("/proc/self/exe");
+	kiln_child_fail(READY_FD, "error /proc/self/exe");
 }
 
 /* ---- Interruption: SIGINT, SIGTERM, SIGHUP or SIGQUIT while a container

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +27,19 @@ static int count_entry(const char *path, const struct stat *st, int type, struct
 	/* data rounded to blocks, plus an inode's share of metadata */
 	tree_bytes += ((unsigned long long)st->st_size + 4095) / 4096 * 4096 + 256;
 	return 0;
+}
+
+void kiln_child_fail(int fd, const char *fmt, ...)
+{
+	int e = errno;
+	char what[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	dprintf(fd, "%s: %s\n", what, strerror(e));
+	_exit(127);
 }
 
 /* Runs argv, its output kept; a failure names the program and its last

@@ -208,6 +208,9 @@ int kiln_image_build(const char *rootfs, const char *img, unsigned free_mib, kil
 struct kiln_volumes;
 int kiln_guest_spec(const struct oci_config *cfg, const char *bundle, char **out, size_t *len,
 		    struct kiln_volumes *vols, kiln_error_t *err);
+/* For a forked child that cannot go on: writes "WHAT: strerror(errno)"
+ * (WHAT from fmt) as one line to fd and exits with 127. */
+__attribute__((noreturn, format(printf, 2, 3))) void kiln_child_fail(int fd, const char *fmt, ...);
 /* Runs argv (PATH searched), its output kept for the error message. */
 int kiln_run_tool(char *const argv[], kiln_error_t *err);
 

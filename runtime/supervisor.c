@@ -278,12 +278,6 @@ out:
 
 /* ---- kiln-vmm, the supervisor's child. */
 
-__attribute__((noreturn)) static void child_fail(const char *what)
-{
-	dprintf(STDERR_FILENO, "kiln-vmm: %s: %s\n", what, strerror(errno));
-	_exit(127);
-}
-
 /* In the child, root, in the VM's directory: its jail (runtime/jail.h),
  * with kiln-vmm's uid and gid the base plus its pid. */
 static void enter_jail(const struct supervisor *s, const char *vm_dir)
@@ -314,7 +308,7 @@ static void enter_jail(const struct supervisor *s, const char *vm_dir)
 	j.tun = net.n_links > 0;
 	kiln_net_release(&net);
 	if (kiln_jail_prepare(&j, &what) < 0 || kiln_jail_enter(&j, &what) < 0)
-		child_fail(what);
+		kiln_child_fail(STDERR_FILENO, "kiln-vmm: %s", what);
 }
 
 /* Without the jail: the kernel and initrd by symlink. */
@@ -322,7 +316,7 @@ static void link_files(const struct supervisor *s)
 {
 	if ((symlink(s->cfg.kernel, KILN_VM_KERNEL) < 0 && errno != EEXIST) ||
 	    (symlink(s->cfg.initrd, KILN_VM_INITRD) < 0 && errno != EEXIST))
-		child_fail("linking the kernel and initrd");
+		kiln_child_fail(STDERR_FILENO, "kiln-vmm: linking the kernel and initrd");
 }
 
 /* In the child: fds 0-1 /dev/null, 2 the error file the supervisor reads
@@ -348,9 +342,9 @@ __attribute__((noreturn)) static void exec_vmm(const struct supervisor *s, int n
 	/* opened before the jail hides the host's files */
 	exe = open(s->cfg.vmm, O_PATH | O_CLOEXEC);
 	if (exe < 0)
-		child_fail(s->cfg.vmm);
+		kiln_child_fail(STDERR_FILENO, "kiln-vmm: %s", s->cfg.vmm);
 	if (chdir(vm_dir) < 0)
-		child_fail(vm_dir);
+		kiln_child_fail(STDERR_FILENO, "kiln-vmm: %s", vm_dir);
 	if (s->cfg.jail)
 		enter_jail(s, vm_dir);
 	else
@@ -363,7 +357,7 @@ __attribute__((noreturn)) static void exec_vmm(const struct supervisor *s, int n
 		fexecve(exe, argv, environ);
 	else
 		execv(s->cfg.vmm, argv);
-	child_fail(s->cfg.vmm);
+	kiln_child_fail(STDERR_FILENO, "kiln-vmm: %s", s->cfg.vmm);
 }
 
 static int spawn_vmm(struct supervisor *s, const sigset_t *mask, kiln_error_t *err)

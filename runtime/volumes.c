@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "common/util.h"
+#include "runtime/runtime.h"
 #include "runtime/volumes.h"
 
 #define VIRTIOFSD_FD 3
@@ -142,20 +143,13 @@ void kiln_virtiofsd_argv_free(struct kiln_virtiofsd_argv *a)
 	*a = (struct kiln_virtiofsd_argv){0};
 }
 
-__attribute__((noreturn)) static void child_fail(const char *what, const char *path)
-{
-	dprintf(STDERR_FILENO, "virtiofsd: %s%s%s: %s\n", what, path ? " " : "", path ? path : "",
-		strerror(errno));
-	_exit(127);
-}
-
 /* In the child, in its own mount namespace: source onto share/<i>. */
 static void bind_volume(const char *share, size_t i, const struct kiln_volume *v)
 {
 	cleanup_free char *entry = xasprintf("%s/%zu", share, i);
 
 	if (mount(v->source, entry, NULL, MS_BIND | (v->recursive ? MS_REC : 0), NULL) < 0)
-		child_fail("cannot bind", v->source);
+		kiln_child_fail(STDERR_FILENO, "virtiofsd: cannot bind %s", v->source);
 	if (v->readonly) {
 		/* only the read-only flag changes; with rbind, on every mount
 		 * under it too (a plain remount would reach the top one) */
@@ -163,7 +157,8 @@ static void bind_volume(const char *share, size_t i, const struct kiln_volume *v
 
 		if (mount_setattr(AT_FDCWD, entry, v->recursive ? AT_RECURSIVE : 0, &attr,
 				  sizeof(attr)) < 0)
-			child_fail("cannot make read-only", v->source);
+			kiln_child_fail(STDERR_FILENO, "virtiofsd: cannot make read-only %s",
+					v->source);
 	}
 }
 
@@ -201,14 +196,14 @@ pid_t kiln_virtiofsd_spawn(const struct kiln_virtiofsd_opts *o, kiln_error_t *er
 		if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
 			_exit(127);
 		if (unshare(CLONE_NEWNS) < 0)
-			child_fail("new mount namespace", NULL);
+			kiln_child_fail(STDERR_FILENO, "virtiofsd: new mount namespace");
 		/* the binds stay here: nothing reaches the host's mount table */
 		if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
-			child_fail("making / private", NULL);
+			kiln_child_fail(STDERR_FILENO, "virtiofsd: making / private");
 		for (size_t i = 0; i < o->volumes->n; i++)
 			bind_volume(o->share, i, &o->volumes->v[i]);
 		execv(o->virtiofsd, a.argv);
-		child_fail("cannot run", o->virtiofsd);
+		kiln_child_fail(STDERR_FILENO, "virtiofsd: cannot run %s", o->virtiofsd);
 	}
 	setpgid(pid, pid); /* the child does it too: whichever runs first */
 	close(null_fd);
