@@ -1,5 +1,5 @@
-# Shared by podman.bats and podman_net.bats: podman as a real client of the
-# OCI runtime, `podman --runtime $KILN_TEST_RUNTIME ...` (default
+# Shared by podman.bats, podman_net.bats and volumes_podman.bats: podman
+# as a real client of the OCI runtime, `podman --runtime $KILN_TEST_RUNTIME ...` (default
 # build/bin/kiln), with a busybox image built by tests/helpers/mkimage and
 # loaded with `podman load`. The suites know nothing of kiln, so they run as
 # well with crun or runc (KILN_TEST_RUNTIME=/usr/bin/crun) to check the

@@ -31,6 +31,12 @@ setup() {
 }
 
 teardown() {
+	runtime_teardown
+}
+
+# runtime_teardown: what teardown does, for files with a teardown of their
+# own. No container, supervisor or kiln-vmm of the test stays.
+runtime_teardown() {
 	local id
 	show_runtime_state "$ROOT"
 	for id in $(ls "$ROOT" 2>/dev/null); do
